@@ -1,0 +1,56 @@
+#pragma once
+// The daemon's wire protocol: newline-delimited JSON over a Unix stream
+// socket. One request object per line, one response object per line. See
+// docs/protocol.md. This module is pure: it is tested without sockets.
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace keelan {
+
+inline constexpr size_t kMaxRequestBytes = size_t{1} << 20;
+inline constexpr int kMaxJsonDepth = 32;
+
+// Stable error codes; clients match on them.
+namespace errc {
+inline constexpr const char* invalid_request = "invalid_request";
+inline constexpr const char* unknown_op = "unknown_op";
+inline constexpr const char* invalid_argument = "invalid_argument";
+inline constexpr const char* not_found = "not_found";
+inline constexpr const char* already_running = "already_running";
+inline constexpr const char* not_running = "not_running";
+inline constexpr const char* spawn_failed = "spawn_failed";
+inline constexpr const char* storage_failed = "storage_failed";
+inline constexpr const char* permission_denied = "permission_denied";
+inline constexpr const char* request_too_large = "request_too_large";
+inline constexpr const char* shutting_down = "shutting_down";
+inline constexpr const char* busy = "busy";
+}  // namespace errc
+
+struct ProtocolError {
+  std::string code;
+  std::string message;
+};
+
+struct Request {
+  nlohmann::json id;  // null when absent
+  std::string op;
+  nlohmann::json body;  // the whole request object
+};
+
+// Parses one request line. On failure fills `error` (and `id` when the line
+// was an object carrying one) and returns nullopt.
+std::optional<Request> parseRequest(const std::string& line, ProtocolError& error, nlohmann::json& id);
+
+nlohmann::json okResponse(const nlohmann::json& id);
+nlohmann::json errorResponse(const nlohmann::json& id, const ProtocolError& error);
+// One line of output; invalid UTF-8 is replaced rather than thrown on.
+std::string encodeLine(const nlohmann::json& message);
+
+// Typed field access for handlers; throw ProtocolError(invalid_argument).
+std::string requireString(const nlohmann::json& body, const char* field);
+std::string optionalString(const nlohmann::json& body, const char* field, const std::string& fallback);
+bool optionalBool(const nlohmann::json& body, const char* field, bool fallback);
+int64_t optionalInt(const nlohmann::json& body, const char* field, int64_t fallback, int64_t min, int64_t max);
+
+}  // namespace keelan

@@ -1,0 +1,60 @@
+#pragma once
+// The durable copy of every ship record, in LMDB. The daemon keeps the live
+// copy in memory and commits each change here before anyone is told of it.
+//
+// Layout (schema 1): database "meta" holds "schema"; "ships" maps a ship name
+// to its JSON record; "runs" maps name + '\0' + big-endian run number to one
+// finished run, bounded to the last kRunHistory runs of each ship.
+#include <lmdb.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "keelan/ship.h"
+
+namespace keelan {
+
+inline constexpr int kSchemaVersion = 1;
+inline constexpr uint64_t kRunHistory = 100;
+
+struct StoreBatch {
+  std::vector<ShipRecord> puts;
+  std::vector<std::pair<std::string, RunRecord>> runs;
+  std::vector<std::string> removes;
+  bool empty() const { return puts.empty() && runs.empty() && removes.empty(); }
+  void clear() {
+    puts.clear();
+    runs.clear();
+    removes.clear();
+  }
+};
+
+class Store {
+ public:
+  Store() = default;
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Returns an error message, empty on success.
+  std::string open(const std::string& directory, size_t initialMapSize = size_t{1} << 30);
+  void close();
+  bool isOpen() const { return env_ != nullptr; }
+
+  std::string loadShips(std::vector<ShipRecord>& out);
+  std::string loadRuns(const std::string& name, std::vector<RunRecord>& out);
+  // One write transaction for the whole batch, synchronous. A full map is
+  // grown and the batch retried.
+  std::string commit(const StoreBatch& batch);
+  // Frees reader slots left by killed readers.
+  void checkReaders();
+  size_t mapSize() const;
+
+ private:
+  std::string commitOnce(const StoreBatch& batch, int& rc);
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0, ships_ = 0, runs_ = 0;
+};
+
+}  // namespace keelan

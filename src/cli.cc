@@ -1,0 +1,671 @@
+#include "keelan/cli.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "keelan/client.h"
+#include "keelan/daemon.h"
+#include "keelan/daemonize.h"
+#include "keelan/exit_status.h"
+#include "keelan/paths.h"
+#include "keelan/pidfile.h"
+#include "keelan/proc_info.h"
+#include "keelan/protocol.h"
+#include "keelan/ship.h"
+#include "keelan/time_util.h"
+#include "keelan/version.h"
+
+namespace keelan {
+
+using nlohmann::json;
+
+namespace {
+
+// An error that ends the command with a code; only runCli turns it into one.
+struct CliError {
+  int code;
+  std::string message;
+};
+
+[[noreturn]] void fail(int code, const std::string& message) { throw CliError{code, message}; }
+
+struct DaemonOptions {
+  int interval = 30;
+  std::string logFile, pidFile, socket;
+  bool foreground = false;
+  int timeout = 10;
+  bool cold = false;
+};
+
+Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
+
+// Where clients look for the daemon: KEELAN_SOCKET overrides the default.
+std::string clientSocket(const Paths& paths) {
+  const char* env = getenv("KEELAN_SOCKET");
+  return (env != nullptr && *env != '\0') ? absolutePath(env, currentDirectory()) : paths.socket;
+}
+
+DaemonConfig daemonConfig(const DaemonOptions& options) {
+  Paths paths = basePaths();
+  std::string cwd = currentDirectory();
+  if (!options.logFile.empty()) paths.logFile = absolutePath(options.logFile, cwd);
+  if (!options.pidFile.empty()) paths.pidFile = absolutePath(options.pidFile, cwd);
+  if (!options.socket.empty()) paths.socket = absolutePath(options.socket, cwd);
+  DaemonConfig config;
+  config.paths = paths;
+  config.intervalSeconds = options.interval;
+  config.foreground = options.foreground;
+  config.selfExe = selfExecutable();
+  return config;
+}
+
+std::string errorText(const json& response) {
+  if (response.contains("error") && response["error"].is_object())
+    return response["error"].value("message", std::string("unknown error"));
+  return "unknown error";
+}
+
+std::string errorCode(const json& response) {
+  if (response.contains("error") && response["error"].is_object())
+    return response["error"].value("code", std::string());
+  return "";
+}
+
+int codeFor(const json& response) {
+  return errorCode(response) == errc::invalid_argument ? kExitUsage : kExitFailed;
+}
+
+DaemonClient connectOrFail(const std::string& socketPath) {
+  DaemonClient client;
+  int err = 0;
+  if (auto e = client.connect(socketPath, &err); !e.empty()) {
+    if (err == ENOENT || err == ECONNREFUSED)
+      fail(kExitFailed, "the daemon is not running (no answer on " + socketPath + "); start it with `keelan daemon start`");
+    fail(kExitFailed, e);
+  }
+  return client;
+}
+
+json callOrFail(DaemonClient& client, const json& request, int timeoutMs = -1) {
+  auto response = client.call(request, timeoutMs);
+  if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
+  if (!response->value("ok", false)) fail(codeFor(*response), errorText(*response));
+  return *response;
+}
+
+std::string humanSize(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  char buffer[32];
+  snprintf(buffer, sizeof buffer, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  return buffer;
+}
+
+std::string humanDuration(int64_t seconds) {
+  std::string out;
+  if (seconds >= 86400) out += std::to_string(seconds / 86400) + "d ";
+  if (seconds >= 3600) out += std::to_string(seconds % 86400 / 3600) + "h ";
+  if (seconds >= 60) out += std::to_string(seconds % 3600 / 60) + "m ";
+  out += std::to_string(seconds % 60) + "s";
+  return out;
+}
+
+std::vector<std::string> lastLines(const std::string& path, size_t count) {
+  std::vector<std::string> lines;
+  if (count == 0) return lines;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return lines;
+  struct stat info {};
+  fstat(fd, &info);
+  // Read backwards in chunks until enough newlines are seen.
+  off_t end = info.st_size, start = end;
+  std::string tail;
+  while (start > 0) {
+    off_t chunk = std::min<off_t>(start, 65536);
+    start -= chunk;
+    std::string block(static_cast<size_t>(chunk), '\0');
+    if (pread(fd, block.data(), block.size(), start) != chunk) break;
+    tail = block + tail;
+    size_t newlines = static_cast<size_t>(std::count(tail.begin(), tail.end(), '\n'));
+    if (newlines > count) break;
+  }
+  close(fd);
+  std::istringstream in(tail);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  if (lines.size() > count) lines.erase(lines.begin(), lines.end() - static_cast<long>(count));
+  return lines;
+}
+
+std::string exitColumn(const json& ship) {
+  if (ship["exitCode"].is_number()) return std::to_string(ship["exitCode"].get<int>());
+  if (ship["termSignal"].is_number()) return signalName(ship["termSignal"].get<int>());
+  return "-";
+}
+
+ExitStatus exitOf(const json& ship) {
+  if (ship.value("exitCode", json()).is_number()) return ExitStatus::exited(ship["exitCode"].get<int>());
+  if (ship.value("termSignal", json()).is_number())
+    return ExitStatus::signaled(ship["termSignal"].get<int>(), ship.value("coreDumped", json(false)) == true);
+  return {};
+}
+
+std::string str(const json& value) { return value.is_string() ? value.get<std::string>() : "-"; }
+
+// How a stopped ship ended, in words.
+std::string endingOf(const json& ship) {
+  std::string status = ship.value("status", "");
+  if (status == "failed") return "failed to start: " + str(ship["error"]);
+  std::string text = exitOf(ship).describe();
+  if (ship["stoppedReason"].is_string()) text += " (" + ship["stoppedReason"].get<std::string>() + ")";
+  return text;
+}
+
+// ------------------------------------------------------------ daemon commands
+
+int daemonStart(const DaemonOptions& options, bool quiet = false) {
+  DaemonConfig config = daemonConfig(options);
+  if (options.foreground) return runDaemon(config);
+  StartResult started = startDetachedDaemon(config);
+  if (!started.ok) fail(kExitFailed, started.message);
+  // Ready means it answers on its socket: check it.
+  DaemonClient client = connectOrFail(config.paths.socket);
+  callOrFail(client, {{"op", "ping"}}, 5000);
+  if (!quiet) std::cout << "keelan daemon started (pid " << started.pid << ")\n";
+  return kExitOk;
+}
+
+bool processGone(pid_t pid) {
+  if (kill(pid, 0) != 0) return errno == ESRCH;
+  auto stat = readProcStat(pid);
+  return !stat || stat->state == 'Z';
+}
+
+bool waitUntil(int64_t deadlineMs, const std::function<bool()>& done) {
+  while (!done()) {
+    if (monotonicMs() >= deadlineMs) return false;
+    usleep(5000);
+  }
+  return true;
+}
+
+int daemonStop(const DaemonOptions& options) {
+  DaemonConfig config = daemonConfig(options);
+  PidFileState state = probePidFile(config.paths.pidFile);
+  if (!state.locked || state.pid <= 0) {
+    std::cout << "keelan daemon is not running\n";
+    return kExitOk;
+  }
+  pid_t pid = state.pid;
+  if (kill(pid, SIGTERM) != 0) fail(kExitFailed, "cannot signal the daemon (pid " + std::to_string(pid) + "): " + strerror(errno));
+  auto stopped = [&] { return !probePidFile(config.paths.pidFile).locked && processGone(pid); };
+  if (!waitUntil(monotonicMs() + int64_t{options.timeout} * 1000, stopped)) {
+    std::cerr << "keelan: warning: the daemon (pid " << pid << ") did not stop within " << options.timeout
+              << " s; sending SIGKILL\n";
+    kill(pid, SIGKILL);
+    if (!waitUntil(monotonicMs() + 5000, [&] { return processGone(pid); }))
+      fail(kExitFailed, "the daemon (pid " + std::to_string(pid) + ") survived SIGKILL");
+  }
+  std::cout << "keelan daemon stopped\n";
+  return kExitOk;
+}
+
+int daemonStatus(const DaemonOptions& options, bool asJson, int lines) {
+  DaemonConfig config = daemonConfig(options);
+  std::string socketPath = options.socket.empty() ? clientSocket(config.paths) : config.paths.socket;
+  DaemonClient client;
+  std::optional<json> status;
+  if (client.connect(socketPath).empty()) status = client.call({{"op", "status"}}, 5000);
+  if (!status || !status->value("ok", false)) {
+    PidFileState state = probePidFile(config.paths.pidFile);
+    if (state.locked) fail(kExitFailed, "the daemon (pid " + std::to_string(state.pid) + ") is not answering on " + socketPath);
+    if (asJson) {
+      json out = {{"running", false}, {"pidFile", config.paths.pidFile}, {"socket", socketPath},
+                  {"stalePidFile", state.exists}, {"logFile", config.paths.logFile}};
+      std::cout << out.dump(2) << "\n";
+    } else {
+      std::cout << "keelan daemon is not running";
+      if (state.exists)
+        std::cout << " (stale PID file " << config.paths.pidFile << (state.pid > 0 ? ", pid " + std::to_string(state.pid) : "")
+                  << ")";
+      std::cout << "\n";
+    }
+    return kExitNotRunning;
+  }
+  json& s = *status;
+  std::string logFile = s.value("logFile", config.paths.logFile);
+  struct stat info {};
+  uint64_t logSize = stat(logFile.c_str(), &info) == 0 ? static_cast<uint64_t>(info.st_size) : 0;
+  std::vector<std::string> recent = lastLines(logFile, static_cast<size_t>(lines));
+  if (asJson) {
+    json out = {{"running", true},
+                {"pid", s["pid"]},
+                {"version", s["version"]},
+                {"uptimeSeconds", s["uptimeSeconds"]},
+                {"socket", s["socket"]},
+                {"intervalSeconds", s["intervalSeconds"]},
+                {"logFile", logFile},
+                {"logSizeBytes", logSize},
+                {"pidFile", s["pidFile"]},
+                {"baseDirectory", s["baseDirectory"]},
+                {"recentLog", recent},
+                {"ships", s["ships"]},
+                {"adopted", s["adopted"]},
+                {"orphansReaped", s["orphansReaped"]}};
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  const json& ships = s["ships"];
+  std::cout << "keelan daemon is running (pid " << s["pid"].get<int>() << ")\n"
+            << "  version:   " << str(s["version"]) << "\n"
+            << "  uptime:    " << humanDuration(s["uptimeSeconds"].get<int64_t>()) << "\n"
+            << "  base:      " << str(s["baseDirectory"]) << "\n"
+            << "  socket:    " << str(s["socket"]) << "\n"
+            << "  interval:  " << s["intervalSeconds"].get<int>() << "s\n"
+            << "  log file:  " << logFile << " (" << humanSize(logSize) << ")\n"
+            << "  pid file:  " << str(s["pidFile"]) << "\n"
+            << "  ships:     running " << ships.value("running", 0) << ", stopped " << ships.value("stopped", 0)
+            << ", failed " << ships.value("failed", 0) << ", lost " << ships.value("lost", 0) << " (adopted "
+            << s.value("adopted", 0) << ")\n";
+  if (!recent.empty()) {
+    std::cout << "recent log:\n";
+    for (const auto& line : recent) std::cout << "  " << line << "\n";
+  }
+  return kExitOk;
+}
+
+int daemonRestart(const DaemonOptions& options) {
+  daemonStop(options);
+  return daemonStart(options);
+}
+
+// ------------------------------------------------------------ ship commands
+
+DaemonClient connectStartingIfNeeded(const Paths& paths) {
+  std::string socketPath = clientSocket(paths);
+  DaemonClient client;
+  int err = 0;
+  if (client.connect(socketPath, &err).empty()) return client;
+  if (err != ENOENT && err != ECONNREFUSED) fail(kExitFailed, "cannot connect to " + socketPath + ": " + strerror(err));
+  DaemonOptions defaults;
+  daemonStart(defaults, true);
+  std::cerr << "keelan: no daemon was running on " << paths.base << "; started one\n";
+  return connectOrFail(socketPath);
+}
+
+struct DeployOptions {
+  std::string name, root, cwd, file, user;
+  std::vector<std::string> env, command;
+  bool replace = false, wait = false;
+};
+
+int printWaitResult(const std::string& name, const json& ship, bool asJson);
+
+json readShipFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(kExitUsage, "cannot read ship file " + path + ": " + strerror(errno));
+  json parsed = json::parse(in, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) fail(kExitUsage, "ship file " + path + " is not a JSON object");
+  return parsed;
+}
+
+int deployCommand(const DeployOptions& o) {
+  if (auto e = validateShipName(o.name); !e.empty()) fail(kExitUsage, e);
+  Paths paths = basePaths();
+  std::string cwd = currentDirectory();
+  bool flagsGiven = !o.root.empty() || !o.cwd.empty() || !o.env.empty() || !o.command.empty() || !o.user.empty();
+  json ship;
+  if (!o.file.empty()) ship = readShipFile(absolutePath(o.file, cwd));
+  if (!o.file.empty() || flagsGiven) {
+    if (ship.is_null()) ship = json::object();
+    if (!o.root.empty()) ship["root"] = absolutePath(o.root, cwd);
+    if (!o.cwd.empty()) ship["cwd"] = o.cwd;
+    if (!o.user.empty()) ship["user"] = o.user;
+    if (!o.command.empty()) ship["command"] = o.command;
+    for (const auto& pair : o.env) {
+      size_t eq = pair.find('=');
+      if (eq == std::string::npos || eq == 0) fail(kExitUsage, "--env takes KEY=VALUE, got '" + pair + "'");
+      if (!ship.contains("env") || !ship["env"].is_object()) ship["env"] = json::object();
+      ship["env"][pair.substr(0, eq)] = pair.substr(eq + 1);
+    }
+    try {
+      ShipSpec spec = shipSpecFromJson(ship, o.name);
+      spec.name = o.name;
+      if (auto e = validateShipSpec(spec); !e.empty()) fail(kExitUsage, e);
+    } catch (const std::invalid_argument& e) {
+      fail(kExitUsage, e.what());
+    }
+  }
+  DaemonClient client = connectStartingIfNeeded(paths);
+  json request = {{"op", "deploy"}, {"name", o.name}, {"replace", o.replace}};
+  if (!ship.is_null()) request["ship"] = ship;
+  auto response = client.call(request);
+  if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
+  if (!response->value("ok", false) && errorCode(*response) == errc::not_found && ship.is_null()) {
+    // Never deployed: fall back to BASE_DIRECTORY/ships/NAME.json.
+    std::string shipFile = paths.shipsDir + "/" + o.name + ".json";
+    if (access(shipFile.c_str(), F_OK) != 0)
+      fail(kExitUsage, "ship '" + o.name + "' was never deployed and " + shipFile +
+                           " does not exist; give a command after --, or --file SHIP.json");
+    request["ship"] = readShipFile(shipFile);
+    response = client.call(request);
+    if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
+  }
+  if (!response->value("ok", false)) fail(codeFor(*response), errorText(*response));
+  const json& record = (*response)["ship"];
+  std::cout << "deployed " << o.name << " (pid " << record["processId"] << ")\n";
+  if (!o.wait) return kExitOk;
+  json waited = callOrFail(client, {{"op", "wait"}, {"name", o.name}});
+  return printWaitResult(o.name, waited["ship"], false);
+}
+
+void printTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (widths.size() <= i) widths.push_back(0);
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+int psCommand(bool all, bool asJson) {
+  DaemonClient client = connectOrFail(clientSocket(basePaths()));
+  json response = callOrFail(client, {{"op", "list"}, {"all", all}});
+  const json& ships = response["ships"];
+  if (asJson) {
+    std::cout << ships.dump() << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"NAME", "STATUS", "PID", "STARTED", "STOPPED", "EXIT"}};
+  for (const auto& ship : ships) {
+    std::string status = ship.value("status", "");
+    if (ship.value("adopted", false) && status == "running") status += " (adopted)";
+    rows.push_back({ship["name"].get<std::string>(), status,
+                    ship["processId"].is_number() ? std::to_string(ship["processId"].get<int>()) : "-",
+                    str(ship["startedAt"]), str(ship["stoppedAt"]), exitColumn(ship)});
+  }
+  printTable(rows);
+  return kExitOk;
+}
+
+int inspectCommand(const std::string& name, bool asJson) {
+  DaemonClient client = connectOrFail(clientSocket(basePaths()));
+  json response = callOrFail(client, {{"op", "inspect"}, {"name", name}});
+  const json& ship = response["ship"];
+  if (asJson) {
+    std::cout << ship.dump(2) << "\n";
+    return kExitOk;
+  }
+  auto field = [&](const char* label, const std::string& value) { std::cout << label << value << "\n"; };
+  field("name:         ", ship["name"].get<std::string>());
+  field("status:       ", ship["status"].get<std::string>() + (ship.value("adopted", false) ? " (adopted)" : ""));
+  field("pid:          ", ship["processId"].is_number() ? std::to_string(ship["processId"].get<int>()) : "-");
+  std::string command;
+  for (const auto& arg : ship["command"]) command += (command.empty() ? "" : " ") + arg.get<std::string>();
+  field("command:      ", command);
+  field("root:         ", str(ship["root"]));
+  field("cwd:          ", str(ship["cwd"]));
+  field("user:         ", str(ship["user"]));
+  field("started:      ", str(ship["startedAt"]));
+  field("stopped:      ", str(ship["stoppedAt"]));
+  if (ship["status"] != "running") {
+    std::string source = ship["exitStatusSource"].is_string()
+                             ? " [exact, from " + ship["exitStatusSource"].get<std::string>() + "]"
+                             : (ship["status"] == "stopped" ? " [unknown: not observed by keelan]" : "");
+    field("ending:       ", endingOf(ship) + source);
+  }
+  field("deploys:      ", std::to_string(ship.value("deployCount", 0)));
+  field("last checked: ", str(ship["lastCheckedAt"]));
+  std::cout << "history (last " << ship["history"].size() << " runs):\n";
+  std::vector<std::vector<std::string>> rows = {{"  RUN", "PID", "STARTED", "STOPPED", "EXIT"}};
+  for (const auto& run : ship["history"])
+    rows.push_back({"  " + std::to_string(run.value("run", 0)),
+                    run["pid"].is_number() ? std::to_string(run["pid"].get<int>()) : "-", str(run["startedAt"]),
+                    str(run["stoppedAt"]), exitColumn(run)});
+  printTable(rows);
+  return kExitOk;
+}
+
+int exitCodeOf(const json& ship) {
+  if (ship.value("status", "") == "failed") return 127;
+  int code = exitOf(ship).shellCode();
+  return code < 0 ? kExitFailed : code;
+}
+
+int printWaitResult(const std::string& name, const json& ship, bool asJson) {
+  if (asJson) std::cout << ship.dump(2) << "\n";
+  else std::cout << name << " " << endingOf(ship) << "\n";
+  return exitCodeOf(ship);
+}
+
+int waitCommand(const std::string& name, bool asJson) {
+  DaemonClient client = connectOrFail(clientSocket(basePaths()));
+  json response = callOrFail(client, {{"op", "wait"}, {"name", name}});
+  return printWaitResult(name, response["ship"], asJson);
+}
+
+int stopCommand(const std::vector<std::string>& names, const std::string& signal, int timeout, bool asJson) {
+  for (const auto& name : names)
+    if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
+  if (parseSignal(signal) == 0) fail(kExitUsage, "--signal: '" + signal + "' is not a signal");
+  DaemonClient client = connectOrFail(clientSocket(basePaths()));
+  json response = callOrFail(client, {{"op", "stop"}, {"names", names}, {"signal", signal}, {"timeoutSeconds", timeout}});
+  if (asJson) {
+    std::cout << response["ships"].dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const auto& ship : response["ships"]) std::cout << ship["name"].get<std::string>() << " " << endingOf(ship) << "\n";
+  return kExitOk;
+}
+
+int rmCommand(const std::string& name, bool force) {
+  DaemonClient client = connectOrFail(clientSocket(basePaths()));
+  callOrFail(client, {{"op", "rm"}, {"name", name}, {"force", force}});
+  std::cout << "removed " << name << "\n";
+  return kExitOk;
+}
+
+int eventsCommand(bool asJson) {
+  DaemonClient client = connectOrFail(clientSocket(basePaths()));
+  callOrFail(client, {{"op", "events"}});
+  std::cout.flush();
+  while (auto event = client.receive()) {
+    if (asJson) {
+      std::cout << event->dump() << std::endl;
+      continue;
+    }
+    const json& record = (*event)["record"];
+    std::string line = str((*event)["at"]) + " " + str((*event)["event"]) + " " + str((*event)["ship"]);
+    if (record["processId"].is_number()) line += " pid=" + std::to_string(record["processId"].get<int>());
+    std::string ev = str((*event)["event"]);
+    if (ev == "stopped" || ev == "failed") line += ": " + endingOf(record);
+    std::cout << line << std::endl;
+  }
+  return kExitOk;
+}
+
+int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow) {
+  if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
+  Paths paths = basePaths();
+  std::string path = stderrLog ? paths.shipErrLog(name) : paths.shipOutLog(name);
+  if (access(path.c_str(), R_OK) != 0) fail(kExitFailed, "no logs for ship '" + name + "' (" + path + ": " + strerror(errno) + ")");
+  for (const auto& line : lastLines(path, static_cast<size_t>(lines))) std::cout << line << "\n";
+  std::cout.flush();
+  if (!follow) return kExitOk;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(kExitFailed, "cannot open " + path);
+  lseek(fd, 0, SEEK_END);
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      fwrite(buffer, 1, static_cast<size_t>(n), stdout);
+      fflush(stdout);
+      continue;
+    }
+    // Rotated away: reopen the new file from its start.
+    struct stat current {}, opened {};
+    if (stat(path.c_str(), &current) == 0 && fstat(fd, &opened) == 0 && current.st_ino != opened.st_ino) {
+      close(fd);
+      fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return kExitOk;
+      continue;
+    }
+    usleep(100000);
+  }
+}
+
+void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
+  command->add_option("--interval", options.interval, "health-check period in seconds for adopted ships (1-86400)")
+      ->check(CLI::Range(1, 86400));
+  command->add_option("--log-file", options.logFile, "daemon log file (default BASE/logs/monitor-daemon.log)");
+  command->add_option("--pid-file", options.pidFile, "PID file (default BASE/run/monitor-daemon.pid)");
+  command->add_option("--socket", options.socket, "control socket (default BASE/run/keelan.sock)");
+}
+
+}  // namespace
+
+int runCli(int argc, char** argv) {
+  CLI::App app{"keelan: a supervisor that knows exactly how every ship ended"};
+  app.set_version_flag("--version", std::string("keelan ") + kVersion);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  std::function<int()> action;
+  DaemonOptions daemonOptions;
+  bool asJson = false;
+  int lines = 10;
+
+  auto* daemon = app.add_subcommand("daemon", "start, stop and inspect the daemon");
+  daemon->require_subcommand(1);
+  auto* start = daemon->add_subcommand("start", "start the daemon");
+  addDaemonStartOptions(start, daemonOptions);
+  start->add_flag("--foreground", daemonOptions.foreground, "stay in the foreground; log to stderr too");
+  start->callback([&] { action = [&] { return daemonStart(daemonOptions); }; });
+
+  auto* stop = daemon->add_subcommand("stop", "stop the daemon (ships keep running)");
+  stop->add_option("--timeout", daemonOptions.timeout, "seconds before SIGKILL (default 10)")->check(CLI::Range(0, 86400));
+  stop->add_option("--pid-file", daemonOptions.pidFile, "PID file");
+  stop->callback([&] { action = [&] { return daemonStop(daemonOptions); }; });
+
+  auto* status = daemon->add_subcommand("status", "is the daemon running, and how");
+  status->add_flag("--json", asJson, "print JSON");
+  status->add_option("--lines", lines, "recent log lines to show (default 10)")->check(CLI::Range(0, 100000));
+  status->add_option("--pid-file", daemonOptions.pidFile, "PID file");
+  status->add_option("--socket", daemonOptions.socket, "control socket");
+  status->callback([&] { action = [&] { return daemonStatus(daemonOptions, asJson, lines); }; });
+
+  auto* restart = daemon->add_subcommand("restart", "stop, then start the daemon");
+  addDaemonStartOptions(restart, daemonOptions);
+  restart->add_option("--timeout", daemonOptions.timeout, "seconds before SIGKILL when stopping")->check(CLI::Range(0, 86400));
+  restart->add_flag("--cold", daemonOptions.cold, "stop then start (the only mode so far)");
+  restart->callback([&] { action = [&] { return daemonRestart(daemonOptions); }; });
+
+  DeployOptions deploy;
+  auto* deployCmd = app.add_subcommand("deploy", "run a ship");
+  deployCmd->add_option("name", deploy.name, "ship name")->required();
+  deployCmd->add_option("--root", deploy.root, "chroot directory");
+  deployCmd->add_option("--cwd", deploy.cwd, "working directory (inside the root)");
+  deployCmd->add_option("--env", deploy.env, "KEY=VALUE for the ship's environment (repeatable)");
+  deployCmd->add_option("--user", deploy.user, "run as this user (root daemon only)");
+  deployCmd->add_option("--file", deploy.file, "ship file (JSON)");
+  deployCmd->add_flag("--replace", deploy.replace, "stop a running ship of this name first");
+  deployCmd->add_flag("--wait", deploy.wait, "wait for the ship to stop and exit with its code");
+  deployCmd->add_option("command", deploy.command, "COMMAND [ARG...] after --");
+  deployCmd->callback([&] { action = [&] { return deployCommand(deploy); }; });
+
+  bool all = false;
+  auto* ps = app.add_subcommand("ps", "list ships");
+  ps->add_flag("--all,-a", all, "include stopped and failed ships");
+  ps->add_flag("--json", asJson, "print JSON");
+  ps->callback([&] { action = [&] { return psCommand(all, asJson); }; });
+
+  std::string name;
+  auto* inspect = app.add_subcommand("inspect", "a ship's whole record and run history");
+  inspect->add_option("name", name, "ship name")->required();
+  inspect->add_flag("--json", asJson, "print JSON");
+  inspect->callback([&] { action = [&] { return inspectCommand(name, asJson); }; });
+
+  std::vector<std::string> names;
+  std::string signal = "TERM";
+  int timeout = 10;
+  auto* stopShip = app.add_subcommand("stop", "stop ships");
+  stopShip->add_option("names", names, "ship names")->required();
+  stopShip->add_option("--signal,-s", signal, "signal to send first (default TERM)");
+  stopShip->add_option("--timeout,-t", timeout, "seconds before SIGKILL (default 10)")->check(CLI::Range(0, 86400));
+  stopShip->add_flag("--json", asJson, "print JSON");
+  stopShip->callback([&] { action = [&] { return stopCommand(names, signal, timeout, asJson); }; });
+
+  auto* wait = app.add_subcommand("wait", "wait for a ship to stop; exit with its code");
+  wait->add_option("name", name, "ship name")->required();
+  wait->add_flag("--json", asJson, "print JSON");
+  wait->callback([&] { action = [&] { return waitCommand(name, asJson); }; });
+
+  bool stderrLog = false, follow = false;
+  int logLines = 10;
+  auto* logs = app.add_subcommand("logs", "a ship's output");
+  logs->add_option("name", name, "ship name")->required();
+  logs->add_flag("--stderr", stderrLog, "show stderr instead of stdout");
+  logs->add_option("-n,--lines", logLines, "lines to show (default 10)")->check(CLI::Range(0, 100000000));
+  logs->add_flag("-f,--follow", follow, "keep printing new output");
+  logs->callback([&] { action = [&] { return logsCommand(name, stderrLog, logLines, follow); }; });
+
+  bool force = false;
+  auto* rm = app.add_subcommand("rm", "forget a stopped ship");
+  rm->add_option("name", name, "ship name")->required();
+  rm->add_flag("--force,-f", force, "stop it first if it runs");
+  rm->callback([&] { action = [&] { return rmCommand(name, force); }; });
+
+  auto* events = app.add_subcommand("events", "stream state changes");
+  events->add_flag("--json", asJson, "one JSON object per line");
+  events->callback([&] { action = [&] { return eventsCommand(asJson); }; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "keelan: " << e.what() << "\n";
+    std::cerr << "Run with --help for more information.\n";
+    return kExitUsage;
+  }
+  try {
+    return action ? action() : kExitUsage;
+  } catch (const CliError& e) {
+    std::cerr << "keelan: " << e.message << "\n";
+    return e.code;
+  } catch (const std::exception& e) {
+    std::cerr << "keelan: " << e.what() << "\n";
+    return kExitFailed;
+  }
+}
+
+}  // namespace keelan

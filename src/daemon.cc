@@ -1,0 +1,1183 @@
+#include "keelan/daemon.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "keelan/logger.h"
+#include "keelan/pidfd.h"
+#include "keelan/pidfile.h"
+#include "keelan/proc_info.h"
+#include "keelan/protocol.h"
+#include "keelan/ship.h"
+#include "keelan/ship_exec.h"
+#include "keelan/store.h"
+#include "keelan/time_util.h"
+#include "keelan/version.h"
+
+namespace keelan {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxClients = 256;
+constexpr size_t kWriteHighWater = size_t{8} << 20;
+constexpr int64_t kStallTimeoutMs = 10000;
+constexpr const char* kShipPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+template <typename Handle>
+void closeAndDelete(Handle* handle) {
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(handle))) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
+}
+
+void writeReady(int fd, const std::string& line) {
+  if (fd < 0) return;
+  ssize_t ignored = write(fd, line.data(), line.size());
+  (void)ignored;
+}
+
+// systemd's readiness protocol: one datagram to $NOTIFY_SOCKET.
+void notifySystemd(const std::string& message) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  size_t length = strlen(path);
+  if (length >= sizeof address.sun_path) return;
+  memcpy(address.sun_path, path, length);
+  if (address.sun_path[0] == '@') address.sun_path[0] = '\0';
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address),
+         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length));
+  close(fd);
+}
+
+// Creates a directory and its parents; refuses a symlink in the last part.
+std::string makeDirectory(const std::string& path, mode_t mode) {
+  std::string partial;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    partial = path.substr(0, end);
+    if (mkdir(partial.c_str(), end == path.size() ? mode : 0755) != 0 && errno != EEXIST)
+      return "cannot create directory " + partial + ": " + strerror(errno);
+    start = end + 1;
+  }
+  struct stat info {};
+  if (lstat(path.c_str(), &info) != 0) return "cannot create directory " + path + ": " + strerror(errno);
+  if (S_ISLNK(info.st_mode)) return "refusing directory " + path + ": it is a symlink";
+  if (!S_ISDIR(info.st_mode)) return "refusing directory " + path + ": not a directory";
+  return "";
+}
+
+bool isExecutableFile(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+bool isDirectory(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+struct Client {
+  uv_pipe_t pipe{};
+  uint64_t id = 0;
+  std::string input;
+  int64_t partialSince = 0;  // when an unfinished line started, 0 if none
+  bool subscribed = false;
+  bool closing = false;
+};
+
+struct PendingReply {
+  uint64_t clientId;
+  json requestId;
+};
+
+struct StopRequest {
+  PendingReply reply;
+  std::set<std::string> remaining;
+  std::vector<std::string> names;
+  bool removeAfter = false;
+  std::function<void()> then;  // runs instead of the reply (deploy --replace)
+  uv_timer_t* timer = nullptr;
+};
+
+class Daemon;
+
+// One ship we do not parent. The handles' data points here.
+struct AdoptedWatch {
+  Daemon* daemon = nullptr;
+  std::string name;
+  int pidfd = -1;
+  uv_poll_t* poll = nullptr;
+  uv_timer_t* retry = nullptr;
+  int retries = 0;
+};
+
+class Daemon {
+ public:
+  explicit Daemon(const DaemonConfig& config) : config_(config) {}
+  int run();
+
+ private:
+  // start-up
+  std::string prepareFiles();
+  std::string listen();
+  void loadAndRecover();
+  void failStart(const std::string& message);
+
+  // reaping and store
+  void reap();
+  void finishExit(ShipRecord& record, const ExitStatus& exit, const std::string& source,
+                  const std::string& reason);
+  void apply(ShipRecord& record, const Transition& transition);
+  void deliver(std::function<void()> notice);
+  void flush();
+  void publish(const std::string& event, const ShipRecord& record);
+
+  // adopted ships
+  void watchAdopted(ShipRecord& record);
+  void onAdoptedExit(AdoptedWatch& watch);
+  void unwatch(const std::string& name);
+  void healthCheck();
+
+  // clients
+  void onConnection(int status);
+  void onRead(Client& client, ssize_t nread, const uv_buf_t* buf);
+  void handleLine(Client& client, const std::string& line);
+  void send(uint64_t clientId, const json& message);
+  void reply(const PendingReply& to, json response) {
+    response["id"] = to.requestId;
+    if (!response.contains("ok")) response["ok"] = true;
+    send(to.clientId, response);
+  }
+  void replyError(const PendingReply& to, const char* code, const std::string& message) {
+    send(to.clientId, errorResponse(to.requestId, {code, message}));
+  }
+  void closeClient(Client& client);
+  void sweepStalledClients();
+
+  // operations
+  void opStatus(const PendingReply& to);
+  void opDeploy(const PendingReply& to, const json& body);
+  void opList(const PendingReply& to, const json& body);
+  void opInspect(const PendingReply& to, const json& body);
+  void opStop(const PendingReply& to, const json& body);
+  void opWait(const PendingReply& to, const json& body);
+  void opRemove(const PendingReply& to, const json& body);
+  void opEvents(Client& client, const PendingReply& to);
+
+  void deploy(const PendingReply& to, const ShipSpec& spec);
+  std::string spawn(const ShipSpec& spec, pid_t& pid);
+  void stopShips(StopRequest request, int signal, int64_t timeoutMs);
+  void onStopped(const std::string& name);
+  void escalate(StopRequest* request);
+  bool signalShip(const ShipRecord& record, int signal);
+  ShipRecord* find(const std::string& name);
+  json countsByStatus() const;
+
+  void beginShutdown(const char* why);
+
+  DaemonConfig config_;
+  Logger log_;
+  PidFile pidFile_;
+  Store store_;
+  std::string bootId_;
+  int64_t startedMs_ = 0;
+  pid_t self_ = 0;
+  int devNull_ = -1;
+
+  uv_loop_t loop_{};
+  uv_pipe_t* server_ = nullptr;
+  uv_signal_t* sigchld_ = nullptr;
+  uv_signal_t* sigterm_ = nullptr;
+  uv_signal_t* sigint_ = nullptr;
+  uv_signal_t* sighup_ = nullptr;
+  uv_timer_t* safetyNet_ = nullptr;
+  uv_timer_t* health_ = nullptr;
+  uv_check_t* flusher_ = nullptr;
+  uv_timer_t* shutdownDeadline_ = nullptr;
+  bool shuttingDown_ = false;
+
+  std::map<std::string, ShipRecord> ships_;
+  std::unordered_map<pid_t, std::string> byPid_;
+  std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
+  uint64_t nextClientId_ = 1;
+  std::multimap<std::string, PendingReply> waiters_;
+  std::vector<std::unique_ptr<StopRequest>> stops_;
+  std::map<std::string, std::unique_ptr<AdoptedWatch>> adopted_;
+
+  StoreBatch batch_;
+  std::vector<std::function<void()>> notices_;
+  uint64_t strangersReaped_ = 0;
+};
+
+// ---------------------------------------------------------------- start-up
+
+void Daemon::failStart(const std::string& message) {
+  log_.error(message);
+  writeReady(config_.readyFd, "error " + message + "\n");
+}
+
+std::string Daemon::prepareFiles() {
+  const Paths& p = config_.paths;
+  if (auto e = makeDirectory(parentDirectory(p.logFile), 0755); !e.empty()) return e;
+  if (auto e = log_.open(p.logFile, config_.foreground); !e.empty()) return e;
+  if (auto e = makeDirectory(parentDirectory(p.pidFile), 0755); !e.empty()) return e;
+  if (auto e = makeDirectory(parentDirectory(p.socket), 0700); !e.empty()) return e;
+  if (auto e = makeDirectory(p.dataDir, 0700); !e.empty()) return e;
+  if (auto e = makeDirectory(p.shipLogDir, 0750); !e.empty()) return e;
+  return "";
+}
+
+std::string Daemon::listen() {
+  const std::string& path = config_.paths.socket;
+  server_ = new uv_pipe_t;
+  uv_pipe_init(&loop_, server_, 0);
+  server_->data = this;
+  if (config_.inheritedListenFd >= 0) {
+    if (int rc = uv_pipe_open(server_, config_.inheritedListenFd); rc != 0)
+      return std::string("cannot reuse the inherited socket: ") + uv_strerror(rc);
+  } else {
+    if (path.size() >= sizeof(sockaddr_un::sun_path))
+      return "socket path " + path + " is longer than " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+             " bytes";
+    struct stat info {};
+    if (lstat(path.c_str(), &info) == 0) {
+      // We hold the PID file lock, so a socket left here is stale.
+      if (!S_ISSOCK(info.st_mode)) return "refusing socket path " + path + ": something else is there";
+      unlink(path.c_str());
+    }
+    // The socket is born 0600: no window where it is wider.
+    mode_t previous = umask(0177);
+    int rc = uv_pipe_bind(server_, path.c_str());
+    umask(previous);
+    if (rc != 0) return "cannot bind socket " + path + ": " + uv_strerror(rc);
+  }
+  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 128, [](uv_stream_t* server, int status) {
+    static_cast<Daemon*>(server->data)->onConnection(status);
+  });
+  if (rc != 0) return "cannot listen on " + path + ": " + uv_strerror(rc);
+  return "";
+}
+
+int Daemon::run() {
+  self_ = getpid();
+  startedMs_ = monotonicMs();
+  signal(SIGPIPE, SIG_IGN);  // libuv writes without MSG_NOSIGNAL
+
+  if (auto e = prepareFiles(); !e.empty()) {
+    failStart(e);
+    return 1;
+  }
+  auto lock = pidFile_.acquire(config_.paths.pidFile, self_);
+  if (lock.outcome == PidFile::Outcome::held) {
+    std::string message = "already running (pid " + std::to_string(lock.holder) + ")";
+    log_.warn("not starting: " + message);
+    writeReady(config_.readyFd, "error " + message + "\n");
+    return 1;
+  }
+  if (lock.outcome == PidFile::Outcome::failed) {
+    failStart(lock.error);
+    return 1;
+  }
+  if (lock.replacedStale) log_.warn("replaced a stale PID file " + config_.paths.pidFile);
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    failStart(std::string("cannot become a child subreaper: ") + strerror(errno));
+    return 1;
+  }
+  if (auto e = store_.open(config_.paths.dataDir); !e.empty()) {
+    failStart(e);
+    return 1;
+  }
+  devNull_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  bootId_ = readBootId();
+  log_.info("daemon starting version=" + std::string(kVersion) + " pid=" + std::to_string(self_) +
+            " base=" + config_.paths.base + " socket=" + config_.paths.socket + " pidFile=" +
+            config_.paths.pidFile + " data=" + config_.paths.dataDir +
+            " interval=" + std::to_string(config_.intervalSeconds) + "s");
+
+  uv_loop_init(&loop_);
+  loop_.data = this;
+  auto makeSignal = [this](int signum, uv_signal_cb cb) {
+    auto* handle = new uv_signal_t;
+    uv_signal_init(&loop_, handle);
+    handle->data = this;
+    uv_signal_start(handle, cb, signum);
+    return handle;
+  };
+  sigchld_ = makeSignal(SIGCHLD, [](uv_signal_t* h, int) { static_cast<Daemon*>(h->data)->reap(); });
+  sigterm_ = makeSignal(SIGTERM, [](uv_signal_t* h, int) { static_cast<Daemon*>(h->data)->beginShutdown("SIGTERM"); });
+  sigint_ = makeSignal(SIGINT, [](uv_signal_t* h, int) { static_cast<Daemon*>(h->data)->beginShutdown("SIGINT"); });
+  sighup_ = makeSignal(SIGHUP, [](uv_signal_t* h, int) {
+    auto* self = static_cast<Daemon*>(h->data);
+    auto error = self->log_.reopen();
+    if (!error.empty()) self->log_.error(error);
+    else self->log_.info("log file reopened (SIGHUP)");
+  });
+  flusher_ = new uv_check_t;
+  uv_check_init(&loop_, flusher_);
+  flusher_->data = this;
+  uv_check_start(flusher_, [](uv_check_t* h) { static_cast<Daemon*>(h->data)->flush(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(flusher_));
+
+  loadAndRecover();
+  flush();
+
+  if (auto e = listen(); !e.empty()) {
+    failStart(e);
+    beginShutdown("start-up failure");
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return 1;
+  }
+
+  // libuv's signal pipe can drop a wake-up under load; a slow timer drains
+  // the reaper anyway and drops clients that stalled mid-request.
+  safetyNet_ = new uv_timer_t;
+  uv_timer_init(&loop_, safetyNet_);
+  safetyNet_->data = this;
+  uv_timer_start(safetyNet_, [](uv_timer_t* h) {
+    auto* self = static_cast<Daemon*>(h->data);
+    self->reap();
+    self->sweepStalledClients();
+  }, 1000, 1000);
+  health_ = new uv_timer_t;
+  uv_timer_init(&loop_, health_);
+  health_->data = this;
+  uint64_t intervalMs = static_cast<uint64_t>(config_.intervalSeconds) * 1000;
+  uv_timer_start(health_, [](uv_timer_t* h) { static_cast<Daemon*>(h->data)->healthCheck(); }, intervalMs,
+                 intervalMs);
+
+  reap();  // children that ended while we were starting (after an in-place restart)
+  flush();
+  log_.info("daemon started pid=" + std::to_string(self_) + " interval=" + std::to_string(config_.intervalSeconds) +
+            "s ships=" + std::to_string(ships_.size()) + " adopted=" + std::to_string(adopted_.size()));
+  writeReady(config_.readyFd, "ok " + std::to_string(self_) + "\n");
+  if (config_.readyFd >= 0) close(config_.readyFd);
+  notifySystemd("READY=1\nMAINPID=" + std::to_string(self_) + "\n");
+
+  uv_run(&loop_, UV_RUN_DEFAULT);
+
+  flush();
+  // Close whatever is left (the unref'd shutdown deadline) so the loop can close.
+  uv_walk(&loop_, [](uv_handle_t* handle, void*) {
+    if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+  }, nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  delete shutdownDeadline_;
+  store_.close();
+  unlink(config_.paths.socket.c_str());
+  pidFile_.release();
+  log_.info("daemon stopped");
+  return 0;
+}
+
+void Daemon::loadAndRecover() {
+  std::vector<ShipRecord> records;
+  if (auto e = store_.loadShips(records); !e.empty()) log_.error(e);
+  std::string now = nowIso();
+  for (auto& record : records) {
+    const std::string name = record.spec.name;
+    auto [it, inserted] = ships_.emplace(name, std::move(record));
+    ShipRecord& ship = it->second;
+    if (ship.status != ShipStatus::running) continue;
+    if (ship.bootId != bootId_) {
+      finishExit(ship, {}, "", "the system rebooted while the daemon was not running");
+      continue;
+    }
+    switch (checkLiveness(ship.pid, ship.startTime)) {
+      case Liveness::alive: {
+        auto stat = readProcStat(ship.pid);
+        if (stat && stat->ppid == self_) {
+          // Still our child (we were re-executed in place): waitpid collects it.
+          byPid_[ship.pid] = name;
+          log_.info("ship " + name + " pid=" + std::to_string(ship.pid) + " is still our child");
+          continue;
+        }
+        apply(ship, onAdopted(ship, now));
+        log_.info("adopted ship " + name + " pid=" + std::to_string(ship.pid));
+        watchAdopted(ship);
+        break;
+      }
+      case Liveness::gone:
+        finishExit(ship, {}, "", "exited while the daemon was not running");
+        break;
+      case Liveness::reused:
+        finishExit(ship, {}, "", "pid reused");
+        break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- reaping
+
+void Daemon::reap() {
+  for (;;) {
+    siginfo_t info{};
+    // Peek first: for a stranger we want its session (the ship it came
+    // from) while /proc still describes it.
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
+    pid_t pid = info.si_pid;
+    auto known = byPid_.find(pid);
+    std::string from;
+    if (known == byPid_.end()) {
+      if (auto stat = readProcStat(pid)) {
+        auto owner = byPid_.find(stat->session);
+        if (owner != byPid_.end()) from = owner->second;
+      }
+    }
+    int status = 0;
+    rusage usage{};
+    pid_t reaped = wait4(pid, &status, WNOHANG, &usage);
+    if (reaped != pid) continue;
+    ExitStatus exit = ExitStatus::fromWaitStatus(status);
+    known = byPid_.find(pid);
+    if (known == byPid_.end()) {
+      ++strangersReaped_;
+      log_.info("reaped orphan pid=" + std::to_string(pid) + (from.empty() ? "" : " of ship " + from) + ": " +
+                exit.describe());
+      continue;
+    }
+    std::string name = known->second;
+    byPid_.erase(known);
+    ShipRecord* record = find(name);
+    if (record == nullptr || record->pid != pid || record->status != ShipStatus::running) continue;
+    finishExit(*record, exit, "waitpid", "");
+  }
+}
+
+void Daemon::finishExit(ShipRecord& record, const ExitStatus& exit, const std::string& source,
+                        const std::string& reason) {
+  Transition t = onExited(record, exit, source, reason, nowIso());
+  apply(record, t);
+  if (!t.accepted) return;
+  log_.info("ship " + record.spec.name + " pid=" + std::to_string(record.pid) + " stopped: " + exit.describe() +
+            (reason.empty() ? "" : " (" + reason + ")"));
+  unwatch(record.spec.name);
+  onStopped(record.spec.name);
+}
+
+void Daemon::apply(ShipRecord& record, const Transition& transition) {
+  if (!transition.accepted) {
+    log_.warn(transition.reason);
+    return;
+  }
+  batch_.puts.push_back(record);
+  if (transition.finishedRun) batch_.runs.emplace_back(record.spec.name, *transition.finishedRun);
+  publish(transition.event, record);
+}
+
+// Everything a client may learn waits until the batch it depends on is
+// committed; with nothing pending it goes out at once.
+void Daemon::deliver(std::function<void()> notice) {
+  if (batch_.empty() && notices_.empty()) {
+    notice();
+    return;
+  }
+  notices_.push_back(std::move(notice));
+}
+
+void Daemon::flush() {
+  if (!batch_.empty()) {
+    std::string error = store_.commit(batch_);
+    if (!error.empty()) {
+      // Keep the batch and its notices; the next loop turn retries.
+      log_.error("cannot commit ship records: " + error);
+      return;
+    }
+    batch_.clear();
+  }
+  auto notices = std::move(notices_);
+  notices_.clear();
+  for (auto& notice : notices) notice();
+}
+
+void Daemon::publish(const std::string& event, const ShipRecord& record) {
+  json message = {{"event", event}, {"ship", record.spec.name}, {"at", nowIso()}, {"record", shipRecordToJson(record)}};
+  deliver([this, message = std::move(message)] {
+    std::vector<uint64_t> subscribers;
+    for (auto& [id, client] : clients_)
+      if (client->subscribed && !client->closing) subscribers.push_back(id);
+    for (uint64_t id : subscribers) send(id, message);
+  });
+}
+
+// ---------------------------------------------------------------- adopted ships
+
+void Daemon::watchAdopted(ShipRecord& record) {
+  auto watch = std::make_unique<AdoptedWatch>();
+  watch->daemon = this;
+  watch->name = record.spec.name;
+  int fd = openPidfd(record.pid);
+  if (fd >= 0) {
+    // The pidfd pins the process; re-check that it is the one we recorded.
+    if (checkLiveness(record.pid, record.startTime) != Liveness::alive) {
+      close(fd);
+      finishExit(record, {}, "", "exited while the daemon was not running");
+      return;
+    }
+    watch->pidfd = fd;
+    watch->poll = new uv_poll_t;
+    uv_poll_init(&loop_, watch->poll, fd);
+    watch->poll->data = watch.get();
+    uv_poll_start(watch->poll, UV_READABLE, [](uv_poll_t* handle, int, int) {
+      auto* w = static_cast<AdoptedWatch*>(handle->data);
+      uv_poll_stop(handle);
+      w->daemon->onAdoptedExit(*w);
+    });
+  }
+  adopted_[record.spec.name] = std::move(watch);
+}
+
+void Daemon::onAdoptedExit(AdoptedWatch& watch) {
+  ShipRecord* record = find(watch.name);
+  if (record == nullptr) return;
+  std::optional<ExitStatus> exact;
+  if (watch.pidfd >= 0) exact = pidfdExitStatus(watch.pidfd);
+  if (!exact && watch.pidfd >= 0 && pidfdExitInfoSupported() && watch.retries < 6) {
+    // The kernel knows the status only once the ship's real parent has
+    // reaped it; give that parent a few milliseconds.
+    if (watch.retry == nullptr) {
+      watch.retry = new uv_timer_t;
+      uv_timer_init(&loop_, watch.retry);
+      watch.retry->data = &watch;
+    }
+    uint64_t delay = uint64_t{1} << watch.retries;
+    ++watch.retries;
+    uv_timer_start(watch.retry, [](uv_timer_t* h) {
+      auto* w = static_cast<AdoptedWatch*>(h->data);
+      w->daemon->onAdoptedExit(*w);
+    }, delay, 0);
+    return;
+  }
+  record->lastCheckedAt = nowIso();
+  if (exact) finishExit(*record, *exact, "pidfd", "");
+  else finishExit(*record, {}, "", "exited while adopted; its exit status is not visible to keelan");
+}
+
+void Daemon::unwatch(const std::string& name) {
+  auto it = adopted_.find(name);
+  if (it == adopted_.end()) return;
+  AdoptedWatch& watch = *it->second;
+  if (watch.poll != nullptr) closeAndDelete(watch.poll);
+  if (watch.retry != nullptr) closeAndDelete(watch.retry);
+  if (watch.pidfd >= 0) close(watch.pidfd);
+  adopted_.erase(it);
+}
+
+// The fallback for ships without a pidfd: O(adopted ships), writes only on
+// a change.
+void Daemon::healthCheck() {
+  std::vector<std::string> names;
+  for (auto& [name, watch] : adopted_)
+    if (watch->pidfd < 0) names.push_back(name);
+  std::string now = nowIso();
+  for (const auto& name : names) {
+    ShipRecord* record = find(name);
+    if (record == nullptr) continue;
+    Liveness liveness = checkLiveness(record->pid, record->startTime);
+    record->lastCheckedAt = now;
+    if (liveness == Liveness::alive) continue;
+    finishExit(*record, {}, "",
+               liveness == Liveness::reused ? "pid reused" : "exited while adopted; its exit status is not visible to keelan");
+  }
+}
+
+// ---------------------------------------------------------------- clients
+
+void Daemon::onConnection(int status) {
+  if (status != 0 || shuttingDown_) return;
+  auto client = std::make_unique<Client>();
+  client->id = nextClientId_++;
+  uv_pipe_init(&loop_, &client->pipe, 0);
+  client->pipe.data = client.get();
+  Client* raw = client.get();
+  clients_[raw->id] = std::move(client);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(server_), reinterpret_cast<uv_stream_t*>(&raw->pipe)) != 0) {
+    raw->closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&raw->pipe), [](uv_handle_t* handle) {
+      auto* self = static_cast<Daemon*>(handle->loop->data);
+      self->clients_.erase(static_cast<Client*>(handle->data)->id);
+    });
+    return;
+  }
+
+  uv_os_fd_t fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(&raw->pipe), &fd);
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  bool allowed = false;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0)
+    allowed = peer.uid == 0 || peer.uid == geteuid();
+  if (!allowed) {
+    log_.warn("refused connection from uid=" + std::to_string(peer.uid) + " pid=" + std::to_string(peer.pid));
+    send(raw->id, errorResponse(nullptr, {errc::permission_denied, "permission denied: uid " +
+                                                                         std::to_string(peer.uid) +
+                                                                         " may not use this daemon"}));
+    closeClient(*raw);
+    return;
+  }
+  if (clients_.size() > kMaxClients) {
+    send(raw->id, errorResponse(nullptr, {errc::busy, "too many connections (limit " + std::to_string(kMaxClients) + ")"}));
+    closeClient(*raw);
+    return;
+  }
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&raw->pipe),
+      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+        buf->base = new char[suggested];
+        buf->len = suggested;
+      },
+      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+        auto* c = static_cast<Client*>(stream->data);
+        auto* self = static_cast<Daemon*>(stream->loop->data);
+        self->onRead(*c, nread, buf);
+        delete[] buf->base;
+      });
+}
+
+void Daemon::onRead(Client& client, ssize_t nread, const uv_buf_t* buf) {
+  if (nread < 0) {
+    closeClient(client);
+    return;
+  }
+  if (client.closing) return;
+  client.input.append(buf->base, static_cast<size_t>(nread));
+  size_t start = 0;
+  for (;;) {
+    size_t newline = client.input.find('\n', start);
+    if (newline == std::string::npos) break;
+    std::string line = client.input.substr(start, newline - start);
+    start = newline + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    handleLine(client, line);
+    if (client.closing) return;
+  }
+  client.input.erase(0, start);
+  if (client.input.size() > kMaxRequestBytes) {
+    send(client.id, errorResponse(nullptr, {errc::request_too_large, "request line exceeds 1 MiB"}));
+    closeClient(client);
+    return;
+  }
+  client.partialSince = client.input.empty() ? 0 : (client.partialSince ? client.partialSince : monotonicMs());
+  // A client that does not read its replies stops being read.
+  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&client.pipe)) > kWriteHighWater) {
+    log_.warn("client " + std::to_string(client.id) + " reads too slowly; dropping it");
+    closeClient(client);
+  }
+}
+
+void Daemon::sweepStalledClients() {
+  int64_t now = monotonicMs();
+  std::vector<Client*> stalled;
+  for (auto& [id, client] : clients_)
+    if (!client->closing && client->partialSince != 0 && now - client->partialSince > kStallTimeoutMs)
+      stalled.push_back(client.get());
+  for (Client* client : stalled) {
+    log_.warn("client " + std::to_string(client->id) + " stalled mid-request; dropping it");
+    send(client->id, errorResponse(nullptr, {errc::invalid_request, "request not finished within 10 s"}));
+    closeClient(*client);
+  }
+}
+
+void Daemon::send(uint64_t clientId, const json& message) {
+  auto it = clients_.find(clientId);
+  if (it == clients_.end() || it->second->closing) return;
+  Client& client = *it->second;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&client.pipe);
+  if (client.subscribed && uv_stream_get_write_queue_size(stream) > kWriteHighWater) {
+    log_.warn("events subscriber " + std::to_string(clientId) + " is too slow; dropping it");
+    closeClient(client);
+    return;
+  }
+  struct WriteRequest {
+    uv_write_t request;
+    std::string data;
+  };
+  auto* request = new WriteRequest;
+  request->data = encodeLine(message);
+  uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
+  int rc = uv_write(&request->request, stream, &buf, 1, [](uv_write_t* r, int) {
+    delete reinterpret_cast<WriteRequest*>(r);
+  });
+  if (rc != 0) {
+    delete request;
+    closeClient(client);
+  }
+}
+
+void Daemon::closeClient(Client& client) {
+  if (client.closing) return;
+  client.closing = true;
+  uint64_t id = client.id;
+  // Let queued replies reach the peer, then close.
+  auto* shutdown = new uv_shutdown_t;
+  shutdown->data = this;
+  int rc = uv_shutdown(shutdown, reinterpret_cast<uv_stream_t*>(&client.pipe), [](uv_shutdown_t* request, int) {
+    auto* c = static_cast<Client*>(request->handle->data);
+    delete request;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), [](uv_handle_t* handle) {
+      auto* self = static_cast<Daemon*>(handle->loop->data);
+      self->clients_.erase(static_cast<Client*>(handle->data)->id);
+    });
+  });
+  if (rc != 0) {
+    delete shutdown;
+    uv_close(reinterpret_cast<uv_handle_t*>(&client.pipe), [](uv_handle_t* handle) {
+      auto* self = static_cast<Daemon*>(handle->loop->data);
+      self->clients_.erase(static_cast<Client*>(handle->data)->id);
+    });
+  }
+  (void)id;
+}
+
+void Daemon::handleLine(Client& client, const std::string& line) {
+  ProtocolError error;
+  json id;
+  auto request = parseRequest(line, error, id);
+  if (!request) {
+    send(client.id, errorResponse(id, error));
+    return;
+  }
+  PendingReply to{client.id, request->id};
+  if (shuttingDown_) {
+    replyError(to, errc::shutting_down, "the daemon is shutting down");
+    return;
+  }
+  const std::string& op = request->op;
+  const json& body = request->body;
+  try {
+    if (op == "ping") reply(to, {{"pid", self_}, {"version", kVersion}});
+    else if (op == "status") opStatus(to);
+    else if (op == "deploy") opDeploy(to, body);
+    else if (op == "list") opList(to, body);
+    else if (op == "inspect") opInspect(to, body);
+    else if (op == "stop") opStop(to, body);
+    else if (op == "wait") opWait(to, body);
+    else if (op == "rm") opRemove(to, body);
+    else if (op == "events") opEvents(client, to);
+    else replyError(to, errc::unknown_op, "unknown op '" + op + "'");
+  } catch (const ProtocolError& e) {
+    send(client.id, errorResponse(request->id, e));
+  } catch (const std::invalid_argument& e) {
+    replyError(to, errc::invalid_argument, e.what());
+  } catch (const json::exception& e) {
+    replyError(to, errc::invalid_argument, e.what());
+  }
+}
+
+// ---------------------------------------------------------------- operations
+
+ShipRecord* Daemon::find(const std::string& name) {
+  auto it = ships_.find(name);
+  return it == ships_.end() ? nullptr : &it->second;
+}
+
+json Daemon::countsByStatus() const {
+  json counts = {{"running", 0}, {"stopped", 0}, {"failed", 0}, {"lost", 0}};
+  for (const auto& [name, record] : ships_) counts[statusName(record.status)] = counts[statusName(record.status)].get<int>() + 1;
+  return counts;
+}
+
+void Daemon::opStatus(const PendingReply& to) {
+  json out = {{"running", true},
+              {"pid", self_},
+              {"version", kVersion},
+              {"uptimeSeconds", (monotonicMs() - startedMs_) / 1000},
+              {"socket", config_.paths.socket},
+              {"intervalSeconds", config_.intervalSeconds},
+              {"logFile", config_.paths.logFile},
+              {"pidFile", config_.paths.pidFile},
+              {"baseDirectory", config_.paths.base},
+              {"ships", countsByStatus()},
+              {"adopted", adopted_.size()},
+              {"orphansReaped", strangersReaped_},
+              {"clients", clients_.size()}};
+  deliver([this, to, out] { reply(to, out); });
+}
+
+void Daemon::opList(const PendingReply& to, const json& body) {
+  bool all = optionalBool(body, "all", false);
+  json ships = json::array();
+  for (const auto& [name, record] : ships_)
+    if (all || record.status == ShipStatus::running) ships.push_back(shipRecordToJson(record));
+  deliver([this, to, ships = std::move(ships)] { reply(to, {{"ships", ships}}); });
+}
+
+void Daemon::opInspect(const PendingReply& to, const json& body) {
+  std::string name = requireString(body, "name");
+  ShipRecord* record = find(name);
+  if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  std::vector<RunRecord> runs;
+  flush();  // the history read below must include everything decided so far
+  if (auto e = store_.loadRuns(name, runs); !e.empty()) return replyError(to, errc::storage_failed, e);
+  json history = json::array();
+  for (const auto& run : runs) history.push_back(runRecordToJson(run));
+  json ship = shipRecordToJson(*record);
+  ship["history"] = std::move(history);
+  deliver([this, to, ship = std::move(ship)] { reply(to, {{"ship", ship}}); });
+}
+
+void Daemon::opDeploy(const PendingReply& to, const json& body) {
+  std::string name = requireString(body, "name");
+  if (auto e = validateShipName(name); !e.empty()) return replyError(to, errc::invalid_argument, e);
+  ShipSpec spec;
+  ShipRecord* existing = find(name);
+  if (body.contains("ship") && !body["ship"].is_null()) {
+    spec = shipSpecFromJson(body["ship"], name);
+    spec.name = name;
+  } else if (existing != nullptr) {
+    spec = existing->spec;
+  } else {
+    return replyError(to, errc::not_found, "ship '" + name + "' was never deployed; give a command or a ship file");
+  }
+  if (auto e = validateShipSpec(spec); !e.empty()) return replyError(to, errc::invalid_argument, e);
+  if (!spec.user.empty() && geteuid() != 0)
+    return replyError(to, errc::invalid_argument, "user '" + spec.user + "' needs a daemon running as root");
+  bool replace = optionalBool(body, "replace", false);
+  if (existing != nullptr && existing->status == ShipStatus::running) {
+    if (!replace)
+      return replyError(to, errc::already_running,
+                        "ship '" + name + "' is already running (pid " + std::to_string(existing->pid) +
+                            "); use --replace");
+    StopRequest request;
+    request.reply = to;
+    request.names = {name};
+    request.remaining = {name};
+    request.then = [this, to, spec] { deploy(to, spec); };
+    stopShips(std::move(request), SIGTERM, 10000);
+    return;
+  }
+  deploy(to, spec);
+}
+
+void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
+  auto [it, inserted] = ships_.try_emplace(spec.name);
+  ShipRecord& record = it->second;
+  if (record.status == ShipStatus::running)
+    return replyError(to, errc::already_running, "ship '" + spec.name + "' is already running");
+  record.spec = spec;
+  pid_t pid = 0;
+  std::string error = spawn(spec, pid);
+  std::string now = nowIso();
+  if (!error.empty()) {
+    apply(record, onSpawnFailed(record, error, now));
+    log_.warn("ship " + spec.name + " failed to spawn: " + error);
+    deliver([this, to, error] { replyError(to, errc::spawn_failed, error); });
+    return;
+  }
+  uint64_t startTime = 0;
+  if (auto stat = readProcStat(pid)) startTime = stat->startTime;
+  apply(record, onSpawned(record, pid, startTime, bootId_, now));
+  byPid_[pid] = spec.name;
+  log_.info("ship " + spec.name + " deployed pid=" + std::to_string(pid));
+  json ship = shipRecordToJson(record);
+  deliver([this, to, ship = std::move(ship)] { reply(to, {{"ship", ship}}); });
+}
+
+std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
+  // Check what can be checked, so a typo gives a reason rather than exit 127.
+  if (!spec.root.empty() && !isDirectory(spec.root)) return "root " + spec.root + " is not a directory";
+  std::string inside = spec.root == "/" ? "" : spec.root;
+  const std::string& program = spec.command[0];
+  if (program[0] == '/') {
+    if (!isExecutableFile(inside + program))
+      return "command " + program + " is not an executable file" + (spec.root.empty() ? "" : " inside root " + spec.root);
+  } else if (program.find('/') == std::string::npos && !spec.root.empty()) {
+    bool found = false;
+    for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"})
+      if (isExecutableFile(inside + dir + "/" + program)) found = true;
+    if (!found) return "command " + program + " not found in the PATH inside root " + spec.root;
+  }
+  std::string cwd = spec.cwd;
+  if (!cwd.empty() && !isDirectory(inside + cwd))
+    return "cwd " + cwd + " is not a directory" + (spec.root.empty() ? "" : " inside root " + spec.root);
+  if (!spec.user.empty() && getpwnam(spec.user.c_str()) == nullptr) return "no such user '" + spec.user + "'";
+
+  int out = openAppendNoFollow(config_.paths.shipOutLog(spec.name), 0640);
+  if (out < 0) return "cannot open " + config_.paths.shipOutLog(spec.name) + ": " + strerror(-out);
+  int err = openAppendNoFollow(config_.paths.shipErrLog(spec.name), 0640);
+  if (err < 0) {
+    close(out);
+    return "cannot open " + config_.paths.shipErrLog(spec.name) + ": " + strerror(-err);
+  }
+
+  std::vector<std::string> args;
+  bool helper = !spec.root.empty() || !spec.user.empty();
+  if (helper) args = {config_.selfExe, kShipExecVerb, spec.root, cwd, spec.user, "--"};
+  args.insert(args.end(), spec.command.begin(), spec.command.end());
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  std::vector<std::string> envStrings = {std::string("PATH=") + kShipPath, "KEELAN_SHIP=" + spec.name};
+  for (const auto& [key, value] : spec.env) {
+    if (key == "PATH" || key == "KEELAN_SHIP") envStrings.erase(envStrings.begin() + (key == "PATH" ? 0 : 1));
+    envStrings.push_back(key + "=" + value);
+  }
+  std::vector<char*> envp;
+  for (auto& entry : envStrings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_INHERIT_FD;
+  stdio[0].data.fd = devNull_;
+  stdio[1].flags = UV_INHERIT_FD;
+  stdio[1].data.fd = out;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = err;
+
+  std::string workDir = helper ? "/" : (cwd.empty() ? config_.paths.base : cwd);
+  uv_process_options_t options{};
+  options.file = argv[0];
+  options.args = argv.data();
+  options.env = envp.data();
+  options.cwd = workDir.c_str();
+  options.flags = UV_PROCESS_DETACHED;
+  options.stdio_count = 3;
+  options.stdio = stdio;
+  options.exit_cb = nullptr;
+
+  auto* process = new uv_process_t;
+  int rc = uv_spawn(&loop_, process, &options);
+  close(out);
+  close(err);
+  if (rc != 0) {
+    // A failed uv_spawn still initialised the handle; it must be closed.
+    closeAndDelete(process);
+    return "cannot execute " + program + ": " + uv_strerror(rc);
+  }
+  pid = process->pid;
+  // libuv would reap this child itself; closing the handle makes it forget
+  // the child, so our waitid/wait4 loop is the one and only reaper.
+  closeAndDelete(process);
+  return "";
+}
+
+bool Daemon::signalShip(const ShipRecord& record, int signal) {
+  auto watch = adopted_.find(record.spec.name);
+  if (watch != adopted_.end() && watch->second->pidfd >= 0) {
+    // No PID-reuse race for a process we do not parent.
+    return pidfdSendSignal(watch->second->pidfd, signal) == 0;
+  }
+  if (kill(-record.pid, signal) == 0) return true;
+  return kill(record.pid, signal) == 0;
+}
+
+void Daemon::opStop(const PendingReply& to, const json& body) {
+  std::vector<std::string> names;
+  if (body.contains("names")) {
+    if (!body["names"].is_array()) throw ProtocolError{errc::invalid_argument, "field 'names' must be an array of strings"};
+    for (const auto& item : body["names"]) {
+      if (!item.is_string()) throw ProtocolError{errc::invalid_argument, "field 'names' must be an array of strings"};
+      names.push_back(item.get<std::string>());
+    }
+  } else {
+    names.push_back(requireString(body, "name"));
+  }
+  if (names.empty()) throw ProtocolError{errc::invalid_argument, "no ship named"};
+  int signal = SIGTERM;
+  if (body.contains("signal")) {
+    const json& value = body["signal"];
+    signal = value.is_string() ? parseSignal(value.get<std::string>())
+             : value.is_number_integer() ? static_cast<int>(optionalInt(body, "signal", 15, 1, 64)) : 0;
+    if (signal == 0) throw ProtocolError{errc::invalid_argument, "field 'signal' is not a signal"};
+  }
+  int64_t timeoutMs = optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000;
+  for (const auto& name : names)
+    if (find(name) == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  StopRequest request;
+  request.reply = to;
+  request.names = names;
+  for (const auto& name : names)
+    if (find(name)->status == ShipStatus::running) request.remaining.insert(name);
+  request.removeAfter = false;
+  stopShips(std::move(request), signal, timeoutMs);
+}
+
+void Daemon::stopShips(StopRequest request, int signal, int64_t timeoutMs) {
+  auto owned = std::make_unique<StopRequest>(std::move(request));
+  StopRequest* stop = owned.get();
+  for (const auto& name : stop->remaining) {
+    ShipRecord* record = find(name);
+    log_.info("stopping ship " + name + " pid=" + std::to_string(record->pid) + " with " + signalName(signal));
+    if (!signalShip(*record, signal)) log_.warn("cannot signal ship " + name + ": " + strerror(errno));
+  }
+  stops_.push_back(std::move(owned));
+  if (stop->remaining.empty()) {
+    onStopped("");
+    return;
+  }
+  stop->timer = new uv_timer_t;
+  uv_timer_init(&loop_, stop->timer);
+  stop->timer->data = stop;
+  uv_timer_start(stop->timer, [](uv_timer_t* h) {
+    auto* s = static_cast<StopRequest*>(h->data);
+    auto* self = static_cast<Daemon*>(h->loop->data);
+    self->escalate(s);
+  }, static_cast<uint64_t>(timeoutMs), 0);
+}
+
+void Daemon::escalate(StopRequest* stop) {
+  for (const auto& name : stop->remaining) {
+    ShipRecord* record = find(name);
+    if (record == nullptr || record->status != ShipStatus::running) continue;
+    log_.warn("ship " + name + " did not stop in time; sending SIGKILL");
+    signalShip(*record, SIGKILL);
+  }
+}
+
+// Called when a ship has stopped (or with "" to re-check): completes waits
+// and stop requests that were waiting for it.
+void Daemon::onStopped(const std::string& name) {
+  if (!name.empty()) {
+    auto range = waiters_.equal_range(name);
+    std::vector<PendingReply> done;
+    for (auto it = range.first; it != range.second; ++it) done.push_back(it->second);
+    waiters_.erase(range.first, range.second);
+    if (ShipRecord* record = find(name)) {
+      json ship = shipRecordToJson(*record);
+      for (const auto& to : done) deliver([this, to, ship] { reply(to, {{"ship", ship}}); });
+    }
+  }
+  for (auto it = stops_.begin(); it != stops_.end();) {
+    StopRequest& stop = **it;
+    if (!name.empty()) stop.remaining.erase(name);
+    if (!stop.remaining.empty()) {
+      ++it;
+      continue;
+    }
+    if (stop.timer != nullptr) closeAndDelete(stop.timer);
+    std::unique_ptr<StopRequest> finished = std::move(*it);
+    it = stops_.erase(it);
+    if (finished->then) {
+      finished->then();
+      continue;
+    }
+    json ships = json::array();
+    for (const auto& n : finished->names) {
+      ShipRecord* record = find(n);
+      if (record == nullptr) continue;
+      ships.push_back(shipRecordToJson(*record));
+      if (finished->removeAfter) {
+        byPid_.erase(record->pid);
+        ships_.erase(n);
+        batch_.removes.push_back(n);
+        log_.info("ship " + n + " removed");
+        json event = {{"event", "removed"}, {"ship", n}, {"at", nowIso()}, {"record", ships.back()}};
+        deliver([this, event] {
+          for (auto& [id, client] : clients_)
+            if (client->subscribed) send(id, event);
+        });
+      }
+    }
+    PendingReply to = finished->reply;
+    deliver([this, to, ships = std::move(ships)] { reply(to, {{"ships", ships}}); });
+  }
+}
+
+void Daemon::opWait(const PendingReply& to, const json& body) {
+  std::string name = requireString(body, "name");
+  ShipRecord* record = find(name);
+  if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  if (record->status != ShipStatus::running) {
+    json ship = shipRecordToJson(*record);
+    deliver([this, to, ship] { reply(to, {{"ship", ship}}); });
+    return;
+  }
+  waiters_.emplace(name, to);
+}
+
+void Daemon::opRemove(const PendingReply& to, const json& body) {
+  std::string name = requireString(body, "name");
+  bool force = optionalBool(body, "force", false);
+  ShipRecord* record = find(name);
+  if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  if (record->status == ShipStatus::running && !force)
+    return replyError(to, errc::already_running, "ship '" + name + "' is running; stop it first or use --force");
+  StopRequest request;
+  request.reply = to;
+  request.names = {name};
+  if (record->status == ShipStatus::running) request.remaining = {name};
+  request.removeAfter = true;
+  stopShips(std::move(request), SIGTERM, optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000);
+}
+
+void Daemon::opEvents(Client& client, const PendingReply& to) {
+  client.subscribed = true;
+  deliver([this, to] { reply(to, {{"subscribed", true}}); });
+}
+
+// ---------------------------------------------------------------- shutdown
+
+void Daemon::beginShutdown(const char* why) {
+  if (shuttingDown_) return;
+  shuttingDown_ = true;
+  log_.info(std::string("received ") + why + ", shutting down");
+  if (server_ != nullptr) closeAndDelete(server_);
+  unlink(config_.paths.socket.c_str());
+  for (auto& [name, to] : waiters_) replyError(to, errc::shutting_down, "the daemon is shutting down");
+  waiters_.clear();
+  for (auto& stop : stops_) {
+    if (stop->timer != nullptr) closeAndDelete(stop->timer);
+    replyError(stop->reply, errc::shutting_down, "the daemon is shutting down");
+  }
+  stops_.clear();
+  flush();
+  for (auto* handle : {sigchld_, sigterm_, sigint_, sighup_})
+    if (handle != nullptr) closeAndDelete(handle);
+  for (auto* timer : {safetyNet_, health_})
+    if (timer != nullptr) closeAndDelete(timer);
+  if (flusher_ != nullptr) closeAndDelete(flusher_);
+  std::vector<std::string> watched;
+  for (auto& [name, watch] : adopted_) watched.push_back(name);
+  for (const auto& name : watched) unwatch(name);
+  std::vector<Client*> open;
+  for (auto& [id, client] : clients_) open.push_back(client.get());
+  for (Client* client : open) closeClient(*client);
+  // Clients that will not take their last bytes do not hold us past a second.
+  shutdownDeadline_ = new uv_timer_t;
+  uv_timer_init(&loop_, shutdownDeadline_);
+  uv_timer_start(shutdownDeadline_, [](uv_timer_t* h) {
+    uv_walk(h->loop, [](uv_handle_t* handle, void*) {
+      if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+    }, nullptr);
+  }, 800, 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(shutdownDeadline_));
+}
+
+}  // namespace
+
+int runDaemon(const DaemonConfig& config) {
+  Daemon daemon(config);
+  return daemon.run();
+}
+
+}  // namespace keelan

@@ -1,0 +1,117 @@
+#include "keelan/protocol.h"
+
+namespace keelan {
+
+using nlohmann::json;
+
+namespace {
+// nlohmann's parser recurses once per nesting level; refuse deep documents
+// before parsing so no request can exhaust the stack.
+bool nestingWithin(const std::string& text, int limit) {
+  int depth = 0;
+  bool inString = false, escaped = false;
+  for (char c : text) {
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') inString = false;
+      continue;
+    }
+    if (c == '"') inString = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > limit) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+std::optional<Request> parseRequest(const std::string& line, ProtocolError& error, json& id) {
+  id = nullptr;
+  if (line.size() > kMaxRequestBytes) {
+    error = {errc::request_too_large, "request line exceeds 1 MiB"};
+    return std::nullopt;
+  }
+  if (!nestingWithin(line, kMaxJsonDepth)) {
+    error = {errc::invalid_request, "request nests deeper than " + std::to_string(kMaxJsonDepth) + " levels"};
+    return std::nullopt;
+  }
+  json body = json::parse(line, nullptr, false);
+  if (body.is_discarded()) {
+    error = {errc::invalid_request, "request is not valid JSON (or not valid UTF-8)"};
+    return std::nullopt;
+  }
+  if (!body.is_object()) {
+    error = {errc::invalid_request, "request must be a JSON object"};
+    return std::nullopt;
+  }
+  if (auto it = body.find("id"); it != body.end()) {
+    if (!it->is_string() && !it->is_number_integer() && !it->is_null()) {
+      error = {errc::invalid_request, "field 'id' must be a string or an integer"};
+      return std::nullopt;
+    }
+    id = *it;
+  }
+  auto op = body.find("op");
+  if (op == body.end() || !op->is_string()) {
+    error = {errc::invalid_request, "field 'op' (a string) is required"};
+    return std::nullopt;
+  }
+  return Request{id, op->get<std::string>(), std::move(body)};
+}
+
+json okResponse(const json& id) { return json{{"id", id}, {"ok", true}}; }
+
+json errorResponse(const json& id, const ProtocolError& error) {
+  return json{{"id", id}, {"ok", false}, {"error", {{"code", error.code}, {"message", error.message}}}};
+}
+
+std::string encodeLine(const json& message) {
+  std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace);
+  line.push_back('\n');
+  return line;
+}
+
+namespace {
+[[noreturn]] void badField(const char* field, const std::string& what) {
+  throw ProtocolError{errc::invalid_argument, std::string("field '") + field + "' " + what};
+}
+}  // namespace
+
+std::string requireString(const json& body, const char* field) {
+  auto it = body.find(field);
+  if (it == body.end()) badField(field, "is required");
+  if (!it->is_string()) badField(field, "must be a string");
+  return it->get<std::string>();
+}
+
+std::string optionalString(const json& body, const char* field, const std::string& fallback) {
+  auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_string()) badField(field, "must be a string");
+  return it->get<std::string>();
+}
+
+bool optionalBool(const json& body, const char* field, bool fallback) {
+  auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) badField(field, "must be a boolean");
+  return it->get<bool>();
+}
+
+int64_t optionalInt(const json& body, const char* field, int64_t fallback, int64_t min, int64_t max) {
+  auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer()) badField(field, "must be an integer");
+  // Unsigned values beyond int64 come back negative from get<int64_t>.
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(max))
+    badField(field, "is out of range");
+  int64_t value = it->get<int64_t>();
+  if (value < min || value > max)
+    badField(field, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return value;
+}
+
+}  // namespace keelan

@@ -1,0 +1,295 @@
+#include "keelan/ship.h"
+
+#include <stdexcept>
+
+namespace keelan {
+
+using nlohmann::json;
+
+std::string validateShipName(const std::string& name) {
+  if (name.empty()) return "ship name is empty";
+  if (name.size() > 63) return "ship name '" + name + "' is longer than 63 characters";
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name[0])) return "ship name '" + name + "' must start with a letter or digit";
+  for (char c : name)
+    if (!alnum(c) && c != '.' && c != '_' && c != '-')
+      return "ship name '" + name + "' may contain only letters, digits, '.', '_' and '-'";
+  return "";
+}
+
+namespace {
+bool hasNul(const std::string& text) { return text.find('\0') != std::string::npos; }
+}  // namespace
+
+std::string validateShipSpec(const ShipSpec& spec) {
+  if (auto error = validateShipName(spec.name); !error.empty()) return error;
+  if (spec.command.empty()) return "no command given";
+  if (spec.command[0].empty()) return "the command is empty";
+  for (const auto& arg : spec.command)
+    if (hasNul(arg)) return "the command contains a NUL byte";
+  if (!spec.root.empty() && spec.root[0] != '/') return "root must be an absolute path";
+  if (!spec.cwd.empty() && spec.cwd[0] != '/') return "cwd must be an absolute path";
+  if (hasNul(spec.root) || hasNul(spec.cwd) || hasNul(spec.user)) return "a path contains a NUL byte";
+  for (const auto& [key, value] : spec.env) {
+    if (key.empty() || key.find('=') != std::string::npos || hasNul(key))
+      return "invalid environment variable name '" + key + "'";
+    if (hasNul(value)) return "environment variable " + key + " contains a NUL byte";
+  }
+  return "";
+}
+
+namespace {
+std::string stringField(const json& object, const char* field) {
+  const auto& value = object.at(field);
+  if (!value.is_string()) throw std::invalid_argument(std::string("field '") + field + "' must be a string");
+  return value.get<std::string>();
+}
+}  // namespace
+
+ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
+  if (!object.is_object()) throw std::invalid_argument("a ship definition must be a JSON object");
+  ShipSpec spec;
+  spec.name = name;
+  for (const auto& [key, value] : object.items()) {
+    if (key == "name") {
+      if (!value.is_string()) throw std::invalid_argument("field 'name' must be a string");
+      if (spec.name.empty()) spec.name = value.get<std::string>();
+    } else if (key == "root") {
+      spec.root = value.is_null() ? "" : stringField(object, "root");
+    } else if (key == "cwd") {
+      spec.cwd = value.is_null() ? "" : stringField(object, "cwd");
+    } else if (key == "user") {
+      spec.user = value.is_null() ? "" : stringField(object, "user");
+    } else if (key == "command") {
+      if (!value.is_array()) throw std::invalid_argument("field 'command' must be an array of strings");
+      for (const auto& arg : value) {
+        if (!arg.is_string()) throw std::invalid_argument("field 'command' must be an array of strings");
+        spec.command.push_back(arg.get<std::string>());
+      }
+    } else if (key == "env") {
+      if (value.is_null()) continue;
+      if (!value.is_object()) throw std::invalid_argument("field 'env' must be an object of strings");
+      for (const auto& [envKey, envValue] : value.items()) {
+        if (!envValue.is_string()) throw std::invalid_argument("field 'env' must be an object of strings");
+        spec.env[envKey] = envValue.get<std::string>();
+      }
+    } else {
+      throw std::invalid_argument("unknown field '" + key + "'");
+    }
+  }
+  return spec;
+}
+
+json shipSpecToJson(const ShipSpec& spec) {
+  json out = {{"name", spec.name}, {"command", spec.command}, {"env", spec.env}};
+  out["root"] = spec.root.empty() ? json(nullptr) : json(spec.root);
+  out["cwd"] = spec.cwd.empty() ? json(nullptr) : json(spec.cwd);
+  out["user"] = spec.user.empty() ? json(nullptr) : json(spec.user);
+  return out;
+}
+
+const char* statusName(ShipStatus status) {
+  switch (status) {
+    case ShipStatus::running: return "running";
+    case ShipStatus::stopped: return "stopped";
+    case ShipStatus::failed: return "failed";
+    case ShipStatus::lost: return "lost";
+  }
+  return "lost";
+}
+
+std::optional<ShipStatus> parseStatus(const std::string& text) {
+  for (auto status : {ShipStatus::running, ShipStatus::stopped, ShipStatus::failed, ShipStatus::lost})
+    if (text == statusName(status)) return status;
+  return std::nullopt;
+}
+
+namespace {
+json orNull(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
+std::string stringOrEmpty(const json& object, const char* field) {
+  auto it = object.find(field);
+  return (it == object.end() || !it->is_string()) ? "" : it->get<std::string>();
+}
+void putExit(json& out, const ExitStatus& exit) {
+  out["exitCode"] = exit.kind == ExitStatus::Kind::exited ? json(exit.code) : json(nullptr);
+  out["termSignal"] = exit.kind == ExitStatus::Kind::signaled ? json(exit.signal) : json(nullptr);
+  out["coreDumped"] = exit.kind == ExitStatus::Kind::signaled ? json(exit.coreDumped) : json(nullptr);
+}
+ExitStatus getExit(const json& in) {
+  if (in.contains("exitCode") && in["exitCode"].is_number_integer())
+    return ExitStatus::exited(in["exitCode"].get<int>());
+  if (in.contains("termSignal") && in["termSignal"].is_number_integer())
+    return ExitStatus::signaled(in["termSignal"].get<int>(), in.value("coreDumped", json(false)).is_boolean() &&
+                                                                 in.value("coreDumped", false));
+  return {};
+}
+}  // namespace
+
+json shipRecordToJson(const ShipRecord& record) {
+  json out = shipSpecToJson(record.spec);
+  out["status"] = statusName(record.status);
+  out["processId"] = record.pid > 0 ? json(record.pid) : json(nullptr);
+  out["processStartTime"] = record.startTime;
+  out["bootId"] = orNull(record.bootId);
+  out["startedAt"] = orNull(record.startedAt);
+  out["stoppedAt"] = orNull(record.stoppedAt);
+  putExit(out, record.exit);
+  out["exitStatusSource"] = orNull(record.exitSource);
+  out["stoppedReason"] = orNull(record.stoppedReason);
+  out["error"] = orNull(record.error);
+  out["adopted"] = record.adopted;
+  out["lastCheckedAt"] = orNull(record.lastCheckedAt);
+  out["deployCount"] = record.deployCount;
+  out["runCount"] = record.runCount;
+  return out;
+}
+
+ShipRecord shipRecordFromJson(const json& in) {
+  ShipRecord record;
+  json specPart = json::object();
+  for (const char* field : {"root", "cwd", "env", "command", "user"})
+    if (in.contains(field)) specPart[field] = in[field];
+  record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
+  record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);
+  record.pid = in.value("processId", json(nullptr)).is_number_integer() ? in["processId"].get<pid_t>() : 0;
+  record.startTime = in.value("processStartTime", uint64_t{0});
+  record.bootId = stringOrEmpty(in, "bootId");
+  record.startedAt = stringOrEmpty(in, "startedAt");
+  record.stoppedAt = stringOrEmpty(in, "stoppedAt");
+  record.exit = getExit(in);
+  record.exitSource = stringOrEmpty(in, "exitStatusSource");
+  record.stoppedReason = stringOrEmpty(in, "stoppedReason");
+  record.error = stringOrEmpty(in, "error");
+  record.adopted = in.value("adopted", false);
+  record.lastCheckedAt = stringOrEmpty(in, "lastCheckedAt");
+  record.deployCount = in.value("deployCount", uint64_t{0});
+  record.runCount = in.value("runCount", uint64_t{0});
+  return record;
+}
+
+json runRecordToJson(const RunRecord& run) {
+  json out = {{"run", run.run}, {"pid", run.pid > 0 ? json(run.pid) : json(nullptr)}};
+  out["startedAt"] = orNull(run.startedAt);
+  out["stoppedAt"] = orNull(run.stoppedAt);
+  putExit(out, run.exit);
+  out["stoppedReason"] = orNull(run.stoppedReason);
+  return out;
+}
+
+RunRecord runRecordFromJson(const json& in) {
+  RunRecord run;
+  run.run = in.value("run", uint64_t{0});
+  run.pid = in.value("pid", json(nullptr)).is_number_integer() ? in["pid"].get<pid_t>() : 0;
+  run.startedAt = stringOrEmpty(in, "startedAt");
+  run.stoppedAt = stringOrEmpty(in, "stoppedAt");
+  run.exit = getExit(in);
+  run.stoppedReason = stringOrEmpty(in, "stoppedReason");
+  return run;
+}
+
+namespace {
+Transition refuse(const ShipRecord& record, const std::string& event) {
+  Transition t;
+  t.reason = "ship " + record.spec.name + ": event '" + event + "' is impossible in state " +
+             statusName(record.status);
+  return t;
+}
+Transition accept(const std::string& event) {
+  Transition t;
+  t.accepted = true;
+  t.event = event;
+  return t;
+}
+}  // namespace
+
+Transition onSpawned(ShipRecord& record, pid_t pid, uint64_t startTime, const std::string& bootId,
+                     const std::string& at) {
+  switch (record.status) {
+    case ShipStatus::running:
+      return refuse(record, "spawned");
+    case ShipStatus::stopped:
+    case ShipStatus::failed:
+    case ShipStatus::lost:
+      record.status = ShipStatus::running;
+      record.pid = pid;
+      record.startTime = startTime;
+      record.bootId = bootId;
+      record.startedAt = at;
+      record.stoppedAt.clear();
+      record.exit = {};
+      record.exitSource.clear();
+      record.stoppedReason.clear();
+      record.error.clear();
+      record.adopted = false;
+      record.lastCheckedAt.clear();
+      record.deployCount += 1;
+      return accept("deployed");
+  }
+  return refuse(record, "spawned");
+}
+
+Transition onSpawnFailed(ShipRecord& record, const std::string& error, const std::string& at) {
+  switch (record.status) {
+    case ShipStatus::running:
+      return refuse(record, "spawn_failed");
+    case ShipStatus::stopped:
+    case ShipStatus::failed:
+    case ShipStatus::lost: {
+      record.status = ShipStatus::failed;
+      record.pid = 0;
+      record.startTime = 0;
+      record.startedAt = at;
+      record.stoppedAt = at;
+      record.exit = {};
+      record.exitSource.clear();
+      record.stoppedReason = "spawn failed";
+      record.error = error;
+      record.adopted = false;
+      record.deployCount += 1;
+      record.runCount += 1;
+      Transition t = accept("failed");
+      t.finishedRun = RunRecord{record.runCount, 0, at, at, {}, "spawn failed: " + error};
+      return t;
+    }
+  }
+  return refuse(record, "spawn_failed");
+}
+
+Transition onExited(ShipRecord& record, const ExitStatus& exit, const std::string& source,
+                    const std::string& reason, const std::string& at) {
+  switch (record.status) {
+    case ShipStatus::running:
+    case ShipStatus::lost: {
+      record.status = ShipStatus::stopped;
+      record.stoppedAt = at;
+      record.exit = exit;
+      record.exitSource = exit.known() ? source : "";
+      record.stoppedReason = reason;
+      record.runCount += 1;
+      Transition t = accept("stopped");
+      t.finishedRun = RunRecord{record.runCount, record.pid, record.startedAt, at, exit, reason};
+      return t;
+    }
+    case ShipStatus::stopped:
+    case ShipStatus::failed:
+      return refuse(record, "exited");
+  }
+  return refuse(record, "exited");
+}
+
+Transition onAdopted(ShipRecord& record, const std::string& at) {
+  switch (record.status) {
+    case ShipStatus::running:
+    case ShipStatus::lost:
+      record.status = ShipStatus::running;
+      record.adopted = true;
+      record.lastCheckedAt = at;
+      return accept("adopted");
+    case ShipStatus::stopped:
+    case ShipStatus::failed:
+      return refuse(record, "adopted");
+  }
+  return refuse(record, "adopted");
+}
+
+}  // namespace keelan

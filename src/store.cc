@@ -1,0 +1,229 @@
+#include "keelan/store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <string>
+
+namespace keelan {
+
+namespace {
+
+std::string lmdbError(const std::string& what, int rc) { return what + ": " + mdb_strerror(rc); }
+
+MDB_val toVal(const std::string& text) { return {text.size(), const_cast<char*>(text.data())}; }
+
+std::string runKey(const std::string& name, uint64_t run) {
+  std::string key = name;
+  key.push_back('\0');
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>((run >> shift) & 0xff));
+  return key;
+}
+
+// Aborts a transaction unless it was committed.
+class Txn {
+ public:
+  Txn(MDB_env* env, unsigned flags, int& rc) { rc = mdb_txn_begin(env, nullptr, flags, &txn_); }
+  ~Txn() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  MDB_txn* get() const { return txn_; }
+  int commit() {
+    int rc = mdb_txn_commit(txn_);
+    txn_ = nullptr;
+    return rc;
+  }
+
+ private:
+  MDB_txn* txn_ = nullptr;
+};
+
+class Cursor {
+ public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi, int& rc) { rc = mdb_cursor_open(txn, dbi, &cursor_); }
+  ~Cursor() {
+    if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+  }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  MDB_cursor* get() const { return cursor_; }
+
+ private:
+  MDB_cursor* cursor_ = nullptr;
+};
+
+}  // namespace
+
+Store::~Store() { close(); }
+
+void Store::close() {
+  if (env_ == nullptr) return;
+  mdb_env_close(env_);
+  env_ = nullptr;
+}
+
+std::string Store::open(const std::string& directory, size_t initialMapSize) {
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) return lmdbError("cannot create LMDB environment", rc);
+  mdb_env_set_maxdbs(env_, 4);
+  mdb_env_set_mapsize(env_, initialMapSize);
+  rc = mdb_env_open(env_, directory.c_str(), MDB_NOTLS, 0600);
+  if (rc != 0) {
+    std::string error = lmdbError("cannot open the database in " + directory, rc);
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+      error += " (the data file is not a keelan/LMDB database of a version this build can read)";
+    close();
+    return error;
+  }
+  // LMDB leaves the data file open across exec; every ship would inherit it.
+  int fd = -1;
+  if (mdb_env_get_fd(env_, &fd) == 0 && fd >= 0) fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+  checkReaders();
+
+  int txnRc = 0;
+  Txn txn(env_, 0, txnRc);
+  if (txnRc != 0) {
+    close();
+    return lmdbError("cannot begin a transaction", txnRc);
+  }
+  if ((rc = mdb_dbi_open(txn.get(), "meta", MDB_CREATE, &meta_)) != 0 ||
+      (rc = mdb_dbi_open(txn.get(), "ships", MDB_CREATE, &ships_)) != 0 ||
+      (rc = mdb_dbi_open(txn.get(), "runs", MDB_CREATE, &runs_)) != 0) {
+    close();
+    return lmdbError("cannot open the databases in " + directory, rc);
+  }
+  std::string schemaKey = "schema";
+  MDB_val key = toVal(schemaKey), value{};
+  rc = mdb_get(txn.get(), meta_, &key, &value);
+  if (rc == MDB_NOTFOUND) {
+    std::string version = std::to_string(kSchemaVersion);
+    MDB_val versionVal = toVal(version);
+    rc = mdb_put(txn.get(), meta_, &key, &versionVal, 0);
+  } else if (rc == 0) {
+    std::string stored(static_cast<const char*>(value.mv_data), value.mv_size);
+    if (stored != std::to_string(kSchemaVersion)) {
+      close();
+      return "the database in " + directory + " has schema version " + stored + "; this keelan reads version " +
+             std::to_string(kSchemaVersion);
+    }
+  }
+  if (rc != 0 || (rc = txn.commit()) != 0) {
+    close();
+    return lmdbError("cannot initialise the database in " + directory, rc);
+  }
+  return "";
+}
+
+void Store::checkReaders() {
+  int dead = 0;
+  if (env_ != nullptr) mdb_reader_check(env_, &dead);
+}
+
+size_t Store::mapSize() const {
+  MDB_envinfo info{};
+  if (env_ == nullptr || mdb_env_info(env_, &info) != 0) return 0;
+  return info.me_mapsize;
+}
+
+std::string Store::loadShips(std::vector<ShipRecord>& out) {
+  int rc = 0;
+  Txn txn(env_, MDB_RDONLY, rc);
+  if (rc != 0) return lmdbError("cannot begin a read transaction", rc);
+  Cursor cursor(txn.get(), ships_, rc);
+  if (rc != 0) return lmdbError("cannot open a cursor", rc);
+  MDB_val key{}, value{};
+  for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
+    std::string name(static_cast<const char*>(key.mv_data), key.mv_size);
+    try {
+      out.push_back(
+          shipRecordFromJson(nlohmann::json::parse(static_cast<const char*>(value.mv_data),
+                                                   static_cast<const char*>(value.mv_data) + value.mv_size)));
+    } catch (const std::exception& e) {
+      return "the record of ship '" + name + "' is unreadable: " + e.what();
+    }
+  }
+  return rc == MDB_NOTFOUND ? "" : lmdbError("cannot read ship records", rc);
+}
+
+std::string Store::loadRuns(const std::string& name, std::vector<RunRecord>& out) {
+  int rc = 0;
+  Txn txn(env_, MDB_RDONLY, rc);
+  if (rc != 0) return lmdbError("cannot begin a read transaction", rc);
+  Cursor cursor(txn.get(), runs_, rc);
+  if (rc != 0) return lmdbError("cannot open a cursor", rc);
+  std::string prefix = name;
+  prefix.push_back('\0');
+  MDB_val key = toVal(prefix), value{};
+  for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
+    if (key.mv_size < prefix.size() || memcmp(key.mv_data, prefix.data(), prefix.size()) != 0) break;
+    try {
+      out.push_back(runRecordFromJson(nlohmann::json::parse(
+          static_cast<const char*>(value.mv_data), static_cast<const char*>(value.mv_data) + value.mv_size)));
+    } catch (const std::exception& e) {
+      return "a run record of ship '" + name + "' is unreadable: " + e.what();
+    }
+  }
+  return (rc == 0 || rc == MDB_NOTFOUND) ? "" : lmdbError("cannot read run history", rc);
+}
+
+std::string Store::commit(const StoreBatch& batch) {
+  if (batch.empty()) return "";
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    int rc = 0;
+    std::string error = commitOnce(batch, rc);
+    if (rc != MDB_MAP_FULL) return error;
+    // The map is address space, not disk: doubling it is cheap.
+    size_t grown = mapSize() * 2;
+    rc = mdb_env_set_mapsize(env_, grown);
+    if (rc != 0) return lmdbError("cannot grow the database map", rc);
+  }
+  return "the database map is full even after growing it";
+}
+
+std::string Store::commitOnce(const StoreBatch& batch, int& rc) {
+  Txn txn(env_, 0, rc);
+  if (rc != 0) return lmdbError("cannot begin a write transaction", rc);
+  for (const auto& name : batch.removes) {
+    MDB_val key = toVal(name);
+    rc = mdb_del(txn.get(), ships_, &key, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdbError("cannot remove ship " + name, rc);
+    int cursorRc = 0;
+    Cursor cursor(txn.get(), runs_, cursorRc);
+    if (cursorRc != 0) return lmdbError("cannot open a cursor", rc = cursorRc);
+    std::string prefix = name;
+    prefix.push_back('\0');
+    MDB_val runKeyVal = toVal(prefix), value{};
+    for (rc = mdb_cursor_get(cursor.get(), &runKeyVal, &value, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cursor.get(), &runKeyVal, &value, MDB_NEXT)) {
+      if (runKeyVal.mv_size < prefix.size() || memcmp(runKeyVal.mv_data, prefix.data(), prefix.size()) != 0) break;
+      if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) return lmdbError("cannot remove run history", rc);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdbError("cannot remove run history", rc);
+  }
+  for (const auto& record : batch.puts) {
+    std::string text = shipRecordToJson(record).dump();
+    MDB_val key = toVal(record.spec.name), value = toVal(text);
+    if ((rc = mdb_put(txn.get(), ships_, &key, &value, 0)) != 0)
+      return lmdbError("cannot write ship " + record.spec.name, rc);
+  }
+  for (const auto& [name, run] : batch.runs) {
+    std::string keyText = runKey(name, run.run), text = runRecordToJson(run).dump();
+    MDB_val key = toVal(keyText), value = toVal(text);
+    if ((rc = mdb_put(txn.get(), runs_, &key, &value, 0)) != 0) return lmdbError("cannot write run of " + name, rc);
+    if (run.run > kRunHistory) {
+      std::string oldKey = runKey(name, run.run - kRunHistory);
+      MDB_val old = toVal(oldKey);
+      rc = mdb_del(txn.get(), runs_, &old, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) return lmdbError("cannot trim run history of " + name, rc);
+    }
+  }
+  rc = txn.commit();
+  return rc == 0 ? "" : lmdbError("cannot commit", rc);
+}
+
+}  // namespace keelan
