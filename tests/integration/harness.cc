@@ -1,0 +1,344 @@
+#include "harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "keelan/proc_info.h"
+#include "keelan/time_util.h"
+
+extern char** environ;
+
+namespace keelan::test {
+
+std::string keelanBinary() {
+  const char* path = getenv("KEELAN_BINARY");
+  return path != nullptr ? path : KEELAN_BINARY_PATH;
+}
+
+bool processExists(pid_t pid) { return readProcStat(pid).has_value(); }
+
+bool processAlive(pid_t pid) {
+  auto stat = readProcStat(pid);
+  return stat && stat->state != 'Z' && stat->state != 'X';
+}
+
+namespace {
+std::vector<pid_t> allPids() {
+  std::vector<pid_t> pids;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return pids;
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    long pid = strtol(entry->d_name, &end, 10);
+    if (*end == '\0' && pid > 0) pids.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(dir);
+  return pids;
+}
+
+std::vector<pid_t> childrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  for (pid_t pid : allPids()) {
+    auto stat = readProcStat(pid);
+    if (stat && stat->ppid == parent) children.push_back(pid);
+  }
+  return children;
+}
+
+void reapAll() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+}  // namespace
+
+std::vector<pid_t> zombieChildrenOf(pid_t parent) {
+  std::vector<pid_t> zombies;
+  for (pid_t pid : childrenOf(parent)) {
+    auto stat = readProcStat(pid);
+    if (stat && stat->state == 'Z') zombies.push_back(pid);
+  }
+  return zombies;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+int waitChild(pid_t pid, int timeoutMs) {
+  int64_t deadline = monotonicMs() + timeoutMs;
+  for (;;) {
+    int status = 0;
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (done < 0) return -1;
+    if (monotonicMs() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+// ------------------------------------------------------------ Background
+
+Background::~Background() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitChild(pid_, 5000);
+  }
+  if (out_ >= 0) close(out_);
+}
+
+Background::Background(Background&& other) noexcept
+    : pid_(other.pid_), out_(other.out_), buffer_(std::move(other.buffer_)) {
+  other.pid_ = -1;
+  other.out_ = -1;
+}
+
+Background& Background::operator=(Background&& other) noexcept {
+  std::swap(pid_, other.pid_);
+  std::swap(out_, other.out_);
+  std::swap(buffer_, other.buffer_);
+  return *this;
+}
+
+bool Background::readLine(std::string& line, int timeoutMs) {
+  int64_t deadline = monotonicMs() + timeoutMs;
+  for (;;) {
+    size_t newline = buffer_.find('\n');
+    if (newline != std::string::npos) {
+      line = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      return true;
+    }
+    int wait = static_cast<int>(deadline - monotonicMs());
+    if (wait <= 0) return false;
+    pollfd pfd{out_, POLLIN, 0};
+    if (poll(&pfd, 1, wait) <= 0) return false;
+    char chunk[4096];
+    ssize_t n = read(out_, chunk, sizeof chunk);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+int Background::wait(int timeoutMs) {
+  int code = waitChild(pid_, timeoutMs);
+  if (code >= 0) pid_ = -1;
+  return code;
+}
+
+void Background::signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+// ------------------------------------------------------------ KeelanTest
+
+void KeelanTest::SetUp() {
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  char pattern[] = "/tmp/keelan-test-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  base_ = pattern;
+}
+
+void KeelanTest::TearDown() {
+  // Kill everything we started, by PID: the daemons and ships that are our
+  // children now (we are their subreaper), and their process groups.
+  pid_t self = getpid();
+  int64_t deadline = monotonicMs() + 10000;
+  for (;;) {
+    reapAll();
+    auto children = childrenOf(self);
+    if (children.empty() || monotonicMs() > deadline) break;
+    for (pid_t child : children) {
+      if (getpgid(child) == child && child != getpgrp()) kill(-child, SIGKILL);
+      kill(child, SIGKILL);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(childrenOf(self).empty()) << "processes left behind";
+  nftw(base_.c_str(), [](const char* path, const struct stat*, int, FTW*) { return remove(path); }, 16,
+       FTW_DEPTH | FTW_PHYS);
+}
+
+namespace {
+std::vector<char*> buildEnv(std::vector<std::string>& storage, const std::map<std::string, std::string>& extra) {
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    std::string key = entry.substr(0, entry.find('='));
+    if (key == "BASE_DIRECTORY" || extra.count(key)) continue;
+    storage.push_back(entry);
+  }
+  for (const auto& [key, value] : extra) storage.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& s : storage) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  return envp;
+}
+
+pid_t spawnKeelan(const std::vector<std::string>& args, const std::map<std::string, std::string>& env, int outFd,
+                  int errFd) {
+  std::vector<std::string> argStrings = {keelanBinary()};
+  argStrings.insert(argStrings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argStrings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> envStorage;
+  std::vector<char*> envp = buildEnv(envStorage, env);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devNull = open("/dev/null", O_RDONLY);
+    dup2(devNull, 0);
+    dup2(outFd, 1);
+    dup2(errFd, 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  return pid;
+}
+}  // namespace
+
+Result KeelanTest::keelan(const std::vector<std::string>& args, int timeoutMs,
+                          const std::map<std::string, std::string>& env) {
+  auto fullEnv = env;
+  if (!fullEnv.count("BASE_DIRECTORY")) fullEnv["BASE_DIRECTORY"] = base_;
+  // Output goes to files, not pipes: a daemon started by the command keeps
+  // no pipe open that would make us wait for it.
+  std::string outPath = base_ + "/.out", errPath = base_ + "/.err";
+  int outFd = open(outPath.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int errFd = open(errPath.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  pid_t pid = spawnKeelan(args, fullEnv, outFd, errFd);
+  close(outFd);
+  close(errFd);
+  Result result;
+  result.code = waitChild(pid, timeoutMs);
+  if (result.code < 0) {
+    kill(pid, SIGKILL);
+    waitChild(pid, 5000);
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    ADD_FAILURE() << "keelan " << joined << "did not finish within " << timeoutMs << " ms";
+  }
+  result.out = readFile(outPath);
+  result.err = readFile(errPath);
+  return result;
+}
+
+Background KeelanTest::keelanBackground(const std::vector<std::string>& args,
+                                        const std::map<std::string, std::string>& env) {
+  auto fullEnv = env;
+  if (!fullEnv.count("BASE_DIRECTORY")) fullEnv["BASE_DIRECTORY"] = base_;
+  int pipeFds[2];
+  EXPECT_EQ(pipe2(pipeFds, O_CLOEXEC), 0);
+  int errFd = open((base_ + "/.bg-err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  pid_t pid = spawnKeelan(args, fullEnv, pipeFds[1], errFd);
+  close(pipeFds[1]);
+  close(errFd);
+  return Background(pid, pipeFds[0]);
+}
+
+nlohmann::json KeelanTest::json(const std::vector<std::string>& args) {
+  Result r = keelan(args);
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto parsed = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(parsed.is_discarded()) << r.out;
+  return parsed;
+}
+
+void KeelanTest::startDaemon(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"daemon", "start"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Result r = keelan(args);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+}
+
+pid_t KeelanTest::daemonPid() {
+  return static_cast<pid_t>(atoi(readFile(base_ + "/run/monitor-daemon.pid").c_str()));
+}
+
+std::string KeelanTest::makeRoot() {
+  if (!root_.empty()) return root_;
+  std::string root = base_ + "/root";
+  for (const char* dir : {"", "/bin", "/tmp", "/etc", "/work"}) mkdir((root + dir).c_str(), 0755);
+  chmod((root + "/tmp").c_str(), 01777);
+  std::string busybox = root + "/bin/busybox";
+  if (link("/bin/busybox", busybox.c_str()) != 0) {
+    std::ifstream in("/bin/busybox", std::ios::binary);
+    std::ofstream out(busybox, std::ios::binary);
+    out << in.rdbuf();
+    out.close();
+    chmod(busybox.c_str(), 0755);
+  }
+  for (const char* applet : {"sh", "sleep", "echo", "cat", "env", "kill", "true", "false", "ls", "pwd", "id", "touch"})
+    symlink("busybox", (root + "/bin/" + applet).c_str());
+  root_ = root;
+  return root_;
+}
+
+nlohmann::json KeelanTest::inspect(const std::string& name) { return json({"inspect", name, "--json"}); }
+
+bool KeelanTest::eventually(const std::function<bool()>& condition, int timeoutMs) {
+  int64_t deadline = monotonicMs() + timeoutMs;
+  while (!condition()) {
+    if (monotonicMs() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+std::vector<std::string> KeelanTest::rawExchange(const std::string& bytes, size_t expectLines, int timeoutMs) {
+  std::vector<std::string> lines;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::string path = base_ + "/run/keelan.sock";
+  strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return lines;
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  std::string buffer;
+  int64_t deadline = monotonicMs() + timeoutMs;
+  while (lines.size() < expectLines) {
+    size_t newline = buffer.find('\n');
+    if (newline != std::string::npos) {
+      lines.push_back(buffer.substr(0, newline));
+      buffer.erase(0, newline + 1);
+      continue;
+    }
+    int wait = static_cast<int>(deadline - monotonicMs());
+    pollfd pfd{fd, POLLIN, 0};
+    if (wait <= 0 || poll(&pfd, 1, wait) <= 0) break;
+    char chunk[4096];
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) break;
+    buffer.append(chunk, static_cast<size_t>(n));
+  }
+  close(fd);
+  return lines;
+}
+
+}  // namespace keelan::test

@@ -1,0 +1,77 @@
+#pragma once
+// The integration-test harness: runs the real `keelan` binary against a real
+// daemon in a temporary BASE_DIRECTORY. Each test process is a child
+// subreaper, so every daemon and ship it starts ends up as its child when
+// orphaned; TearDown kills all of them by PID and reaps them, so no test
+// leaves a process, a zombie or a directory behind.
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace keelan::test {
+
+struct Result {
+  int code = -1;  // exit code, or 128+signal
+  std::string out, err;
+};
+
+// A process started in the background with its stdout readable line by line.
+class Background {
+ public:
+  Background() = default;
+  Background(pid_t pid, int outFd) : pid_(pid), out_(outFd) {}
+  ~Background();
+  Background(Background&& other) noexcept;
+  Background& operator=(Background&& other) noexcept;
+  // Reads one line of stdout; false on EOF or after timeoutMs.
+  bool readLine(std::string& line, int timeoutMs);
+  // Waits for exit; returns the exit code (128+signal), or -1 after timeout.
+  int wait(int timeoutMs);
+  void signal(int sig);
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string buffer_;
+};
+
+class KeelanTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Runs `keelan ARGS...` with BASE_DIRECTORY set; fails the test past the timeout.
+  Result keelan(const std::vector<std::string>& args, int timeoutMs = 20000,
+                const std::map<std::string, std::string>& env = {});
+  Background keelanBackground(const std::vector<std::string>& args,
+                              const std::map<std::string, std::string>& env = {});
+  nlohmann::json json(const std::vector<std::string>& args);
+  void startDaemon(const std::vector<std::string>& extra = {});
+  pid_t daemonPid();
+  // A minimal chroot: busybox plus applet links, /tmp.
+  std::string makeRoot();
+  nlohmann::json inspect(const std::string& name);
+  // Polls `condition` every few milliseconds until it holds or the deadline passes.
+  bool eventually(const std::function<bool()>& condition, int timeoutMs = 10000);
+  // Sends raw bytes to the daemon socket and returns the reply lines.
+  std::vector<std::string> rawExchange(const std::string& bytes, size_t expectLines, int timeoutMs = 5000);
+
+  std::string base_;
+  std::string root_;
+};
+
+std::string keelanBinary();
+bool processAlive(pid_t pid);  // exists and is not a zombie
+bool processExists(pid_t pid);  // exists, zombie or not
+std::vector<pid_t> zombieChildrenOf(pid_t parent);
+std::string readFile(const std::string& path);
+// Waits for our own child `pid`; returns 128+signal or the exit code, -1 on timeout.
+int waitChild(pid_t pid, int timeoutMs);
+
+}  // namespace keelan::test
