@@ -1,5 +1,6 @@
 #include "keelan/daemon.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -91,6 +92,19 @@ std::string makeDirectory(const std::string& path, mode_t mode) {
   if (S_ISLNK(info.st_mode)) return "refusing directory " + path + ": it is a symlink";
   if (!S_ISDIR(info.st_mode)) return "refusing directory " + path + ": not a directory";
   return "";
+}
+
+// Whatever the daemon inherited (from a shell, a test runner, systemd) must
+// not leak into every ship it spawns.
+void markInheritedFdsCloseOnExec() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  int self = dirfd(dir);
+  while (dirent* entry = readdir(dir)) {
+    int fd = atoi(entry->d_name);
+    if (fd > STDERR_FILENO && fd != self) fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+  }
+  closedir(dir);
 }
 
 bool isExecutableFile(const std::string& path) {
@@ -225,6 +239,9 @@ class Daemon {
 
   std::map<std::string, ShipRecord> ships_;
   std::unordered_map<pid_t, std::string> byPid_;
+  // Session id (the ship's first PID) -> ship name, kept after the ship
+  // exits so that its orphans, reaped later, are still attributed to it.
+  std::unordered_map<pid_t, std::string> sessionOwner_;
   std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
   uint64_t nextClientId_ = 1;
   std::multimap<std::string, PendingReply> waiters_;
@@ -288,7 +305,8 @@ std::string Daemon::listen() {
 int Daemon::run() {
   self_ = getpid();
   startedMs_ = monotonicMs();
-  signal(SIGPIPE, SIG_IGN);  // libuv writes without MSG_NOSIGNAL
+  signal(SIGPIPE, SIG_IGN);  // libuv writes without MSG_NOSIGNAL; libuv resets it in ships
+  markInheritedFdsCloseOnExec();
 
   if (auto e = prepareFiles(); !e.empty()) {
     failStart(e);
@@ -448,8 +466,8 @@ void Daemon::reap() {
     std::string from;
     if (known == byPid_.end()) {
       if (auto stat = readProcStat(pid)) {
-        auto owner = byPid_.find(stat->session);
-        if (owner != byPid_.end()) from = owner->second;
+        auto owner = sessionOwner_.find(stat->session);
+        if (owner != sessionOwner_.end()) from = owner->second;
       }
     }
     int status = 0;
@@ -895,8 +913,10 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
   }
   uint64_t startTime = 0;
   if (auto stat = readProcStat(pid)) startTime = stat->startTime;
+  if (record.pid > 0) sessionOwner_.erase(record.pid);
   apply(record, onSpawned(record, pid, startTime, bootId_, now));
   byPid_[pid] = spec.name;
+  sessionOwner_[pid] = spec.name;
   log_.info("ship " + spec.name + " deployed pid=" + std::to_string(pid));
   json ship = shipRecordToJson(record);
   deliver([this, to, ship = std::move(ship)] { reply(to, {{"ship", ship}}); });
@@ -1088,6 +1108,7 @@ void Daemon::onStopped(const std::string& name) {
       ships.push_back(shipRecordToJson(*record));
       if (finished->removeAfter) {
         byPid_.erase(record->pid);
+        sessionOwner_.erase(record->pid);
         ships_.erase(n);
         batch_.removes.push_back(n);
         log_.info("ship " + n + " removed");

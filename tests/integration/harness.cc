@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -276,7 +277,9 @@ pid_t KeelanTest::daemonPid() {
 std::string KeelanTest::makeRoot() {
   if (!root_.empty()) return root_;
   std::string root = base_ + "/root";
-  for (const char* dir : {"", "/bin", "/tmp", "/etc", "/work"}) mkdir((root + dir).c_str(), 0755);
+  for (const char* dir : {"", "/bin", "/tmp", "/etc", "/work", "/dev"}) mkdir((root + dir).c_str(), 0755);
+  // Shells redirect background jobs from /dev/null.
+  mknod((root + "/dev/null").c_str(), S_IFCHR | 0666, makedev(1, 3));
   chmod((root + "/tmp").c_str(), 01777);
   std::string busybox = root + "/bin/busybox";
   if (link("/bin/busybox", busybox.c_str()) != 0) {
