@@ -1,0 +1,137 @@
+#include "keelan/ship.h"
+
+#include <gtest/gtest.h>
+
+namespace keelan {
+namespace {
+
+using nlohmann::json;
+
+TEST(ShipName, Validation) {
+  for (const char* good : {"a", "web-1", "A.b_c", "0day"}) EXPECT_EQ(validateShipName(good), "") << good;
+  EXPECT_EQ(validateShipName(std::string(63, 'x')), "");
+  for (std::string bad : std::vector<std::string>{"", "-a", ".a", "_a", "a/b", "a b", "a\nb", std::string(64, 'x'), "é"})
+    EXPECT_NE(validateShipName(bad), "") << bad;
+}
+
+TEST(ShipSpec, FromJsonRejectsWrongTypesAndUnknownFields) {
+  EXPECT_THROW(shipSpecFromJson(json::parse(R"({"command": "x"})"), "n"), std::invalid_argument);
+  EXPECT_THROW(shipSpecFromJson(json::parse(R"({"command": [1]})"), "n"), std::invalid_argument);
+  EXPECT_THROW(shipSpecFromJson(json::parse(R"({"env": {"A": 1}})"), "n"), std::invalid_argument);
+  EXPECT_THROW(shipSpecFromJson(json::parse(R"({"colour": "red"})"), "n"), std::invalid_argument);
+  EXPECT_THROW(shipSpecFromJson(json::parse(R"([1])"), "n"), std::invalid_argument);
+  ShipSpec spec = shipSpecFromJson(
+      json::parse(R"({"root": "/r", "cwd": "/w", "env": {"A": "1"}, "command": ["/bin/sh", "-c", "x"]})"), "n");
+  EXPECT_EQ(spec.root, "/r");
+  EXPECT_EQ(spec.cwd, "/w");
+  EXPECT_EQ(spec.env.at("A"), "1");
+  EXPECT_EQ(spec.command.size(), 3u);
+  EXPECT_EQ(validateShipSpec(spec), "");
+}
+
+TEST(ShipSpec, Validation) {
+  ShipSpec spec{"n", "", "", {}, {"/bin/true"}, ""};
+  EXPECT_EQ(validateShipSpec(spec), "");
+  ShipSpec noCommand = spec;
+  noCommand.command.clear();
+  EXPECT_NE(validateShipSpec(noCommand), "");
+  ShipSpec relativeRoot = spec;
+  relativeRoot.root = "roots/a";
+  EXPECT_NE(validateShipSpec(relativeRoot), "");
+  ShipSpec badEnv = spec;
+  badEnv.env["A=B"] = "x";
+  EXPECT_NE(validateShipSpec(badEnv), "");
+  ShipSpec nul = spec;
+  nul.command.push_back(std::string("a\0b", 3));
+  EXPECT_NE(validateShipSpec(nul), "");
+}
+
+ShipRecord fresh() {
+  ShipRecord record;
+  record.spec = {"web", "/r", "", {}, {"/bin/httpd"}, ""};
+  return record;
+}
+
+TEST(StateMachine, SpawnThenExit) {
+  ShipRecord record = fresh();
+  Transition spawned = onSpawned(record, 100, 5555, "boot", "t1");
+  ASSERT_TRUE(spawned.accepted);
+  EXPECT_EQ(spawned.event, "deployed");
+  EXPECT_EQ(record.status, ShipStatus::running);
+  EXPECT_EQ(record.deployCount, 1u);
+  EXPECT_FALSE(spawned.finishedRun.has_value());
+
+  Transition exited = onExited(record, ExitStatus::exited(7), "waitpid", "", "t2");
+  ASSERT_TRUE(exited.accepted);
+  EXPECT_EQ(exited.event, "stopped");
+  EXPECT_EQ(record.status, ShipStatus::stopped);
+  EXPECT_EQ(record.exit, ExitStatus::exited(7));
+  ASSERT_TRUE(exited.finishedRun.has_value());
+  EXPECT_EQ(exited.finishedRun->pid, 100);
+  EXPECT_EQ(exited.finishedRun->startedAt, "t1");
+  EXPECT_EQ(exited.finishedRun->stoppedAt, "t2");
+  EXPECT_EQ(exited.finishedRun->run, 1u);
+}
+
+TEST(StateMachine, ImpossiblePairsAreRefusedAndChangeNothing) {
+  ShipRecord record = fresh();
+  EXPECT_FALSE(onExited(record, ExitStatus::exited(0), "waitpid", "", "t").accepted);
+  EXPECT_FALSE(onAdopted(record, "t").accepted);
+  ASSERT_TRUE(onSpawned(record, 1, 1, "b", "t").accepted);
+  ShipRecord before = record;
+  Transition twice = onSpawned(record, 2, 2, "b", "t");
+  EXPECT_FALSE(twice.accepted);
+  EXPECT_NE(twice.reason.find("impossible"), std::string::npos);
+  EXPECT_EQ(record.pid, before.pid);
+  EXPECT_FALSE(onSpawnFailed(record, "x", "t").accepted);
+}
+
+TEST(StateMachine, SpawnFailureIsARunWithAReason) {
+  ShipRecord record = fresh();
+  Transition failed = onSpawnFailed(record, "root /r is not a directory", "t");
+  ASSERT_TRUE(failed.accepted);
+  EXPECT_EQ(failed.event, "failed");
+  EXPECT_EQ(record.status, ShipStatus::failed);
+  EXPECT_EQ(record.error, "root /r is not a directory");
+  EXPECT_FALSE(record.exit.known());
+  ASSERT_TRUE(failed.finishedRun.has_value());
+  // A failed ship can be deployed again.
+  EXPECT_TRUE(onSpawned(record, 3, 3, "b", "t").accepted);
+  EXPECT_EQ(record.error, "");
+  EXPECT_EQ(record.deployCount, 2u);
+}
+
+TEST(StateMachine, AdoptionAndUnknownExit) {
+  ShipRecord record = fresh();
+  ASSERT_TRUE(onSpawned(record, 9, 9, "b", "t").accepted);
+  Transition adopted = onAdopted(record, "t2");
+  ASSERT_TRUE(adopted.accepted);
+  EXPECT_TRUE(record.adopted);
+  EXPECT_EQ(record.lastCheckedAt, "t2");
+  Transition gone = onExited(record, {}, "pidfd", "exited while adopted", "t3");
+  ASSERT_TRUE(gone.accepted);
+  EXPECT_FALSE(record.exit.known());
+  EXPECT_EQ(record.exitSource, "") << "an unknown status has no source";
+  json out = shipRecordToJson(record);
+  EXPECT_TRUE(out["exitCode"].is_null());
+  EXPECT_TRUE(out["termSignal"].is_null());
+  EXPECT_EQ(out["stoppedReason"], "exited while adopted");
+}
+
+TEST(ShipRecord, JsonRoundTrip) {
+  ShipRecord record = fresh();
+  record.spec.env = {{"A", "1"}};
+  onSpawned(record, 42, 777, "boot-id", "2026-11-26T10:15:03.123Z");
+  onExited(record, ExitStatus::signaled(11, true), "waitpid", "", "2026-11-26T10:15:04.000Z");
+  json out = shipRecordToJson(record);
+  for (const char* field : {"name", "status", "processId", "startedAt", "stoppedAt", "exitCode", "termSignal",
+                            "coreDumped", "root", "cwd", "command", "env", "adopted", "lastCheckedAt", "deployCount"})
+    EXPECT_TRUE(out.contains(field)) << field;
+  EXPECT_EQ(out["termSignal"], 11);
+  EXPECT_EQ(out["coreDumped"], true);
+  ShipRecord back = shipRecordFromJson(out);
+  EXPECT_EQ(shipRecordToJson(back), out);
+}
+
+}  // namespace
+}  // namespace keelan
