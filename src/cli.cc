@@ -46,6 +46,7 @@ struct DaemonOptions {
   bool foreground = false;
   int timeout = 10;
   bool cold = false;
+  bool intervalGiven = false;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -291,8 +292,36 @@ int daemonStatus(const DaemonOptions& options, bool asJson, int lines) {
 }
 
 int daemonRestart(const DaemonOptions& options) {
-  daemonStop(options);
-  return daemonStart(options);
+  bool pathsGiven = !options.logFile.empty() || !options.pidFile.empty() || !options.socket.empty();
+  DaemonConfig config = daemonConfig(options);
+  DaemonClient client;
+  bool running = client.connect(config.paths.socket).empty();
+  if (options.cold || pathsGiven || !running) {
+    if (running && !options.cold)
+      std::cerr << "keelan: new paths need a cold restart (stop, then start); ships will be adopted\n";
+    daemonStop(options);
+    return daemonStart(options);
+  }
+  // In place: the daemon re-executes itself, keeping its PID, its children
+  // and its listening socket.
+  json request = {{"op", "restart"}};
+  if (options.intervalGiven) request["intervalSeconds"] = options.interval;
+  json response = callOrFail(client, request, 10000);
+  pid_t pid = response["pid"].get<pid_t>();
+  while (client.receive(10000)) {
+  }  // EOF: the old image has gone
+  int64_t deadline = monotonicMs() + 10000;
+  for (;;) {
+    DaemonClient fresh;
+    if (fresh.connect(config.paths.socket).empty()) {
+      auto pong = fresh.call({{"op", "ping"}}, 10000);
+      if (pong && pong->value("ok", false)) break;
+    }
+    if (monotonicMs() > deadline) fail(kExitFailed, "the daemon did not come back after restarting in place; see " + config.paths.logFile);
+    usleep(5000);
+  }
+  std::cout << "keelan daemon restarted in place (pid " << pid << ")\n";
+  return kExitOk;
 }
 
 // ------------------------------------------------------------ ship commands
@@ -462,10 +491,29 @@ int printWaitResult(const std::string& name, const json& ship, bool asJson) {
   return exitCodeOf(ship);
 }
 
+// A restart of the daemon closes our connection: reconnect and ask again
+// (for up to 30 s), so `wait` outlives daemon restarts.
 int waitCommand(const std::string& name, bool asJson) {
-  DaemonClient client = connectOrFail(clientSocket(basePaths()));
-  json response = callOrFail(client, {{"op", "wait"}, {"name", name}});
-  return printWaitResult(name, response["ship"], asJson);
+  std::string socketPath = clientSocket(basePaths());
+  DaemonClient client = connectOrFail(socketPath);
+  for (;;) {
+    auto response = client.call({{"op", "wait"}, {"name", name}});
+    if (response) {
+      if (!response->value("ok", false) && errorCode(*response) != errc::shutting_down)
+        fail(codeFor(*response), errorText(*response));
+      if (response->value("ok", false)) return printWaitResult(name, (*response)["ship"], asJson);
+    }
+    int64_t deadline = monotonicMs() + 30000;
+    for (;;) {
+      DaemonClient fresh;
+      if (fresh.connect(socketPath).empty()) {
+        client = std::move(fresh);
+        break;
+      }
+      if (monotonicMs() > deadline) fail(kExitFailed, "lost the daemon while waiting for " + name);
+      usleep(20000);
+    }
+  }
 }
 
 int stopCommand(const std::vector<std::string>& names, const std::string& signal, int timeout, bool asJson) {
@@ -540,7 +588,10 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
 }
 
 void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
-  command->add_option("--interval", options.interval, "health-check period in seconds for adopted ships (1-86400)")
+  command->add_option_function<int>("--interval", [&options](const int& value) {
+        options.interval = value;
+        options.intervalGiven = true;
+      }, "health-check period in seconds for adopted ships (1-86400)")
       ->check(CLI::Range(1, 86400));
   command->add_option("--log-file", options.logFile, "daemon log file (default BASE/logs/monitor-daemon.log)");
   command->add_option("--pid-file", options.pidFile, "PID file (default BASE/run/monitor-daemon.pid)");
@@ -579,10 +630,10 @@ int runCli(int argc, char** argv) {
   status->add_option("--socket", daemonOptions.socket, "control socket");
   status->callback([&] { action = [&] { return daemonStatus(daemonOptions, asJson, lines); }; });
 
-  auto* restart = daemon->add_subcommand("restart", "stop, then start the daemon");
+  auto* restart = daemon->add_subcommand("restart", "re-execute the daemon in place (same PID); --cold: stop, then start");
   addDaemonStartOptions(restart, daemonOptions);
   restart->add_option("--timeout", daemonOptions.timeout, "seconds before SIGKILL when stopping")->check(CLI::Range(0, 86400));
-  restart->add_flag("--cold", daemonOptions.cold, "stop then start (the only mode so far)");
+  restart->add_flag("--cold", daemonOptions.cold, "stop, then start (ships are adopted)");
   restart->callback([&] { action = [&] { return daemonRestart(daemonOptions); }; });
 
   DeployOptions deploy;

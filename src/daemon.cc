@@ -204,6 +204,8 @@ class Daemon {
   void opWait(const PendingReply& to, const json& body);
   void opRemove(const PendingReply& to, const json& body);
   void opEvents(Client& client, const PendingReply& to);
+  void opRestart(Client& client, const PendingReply& to, const json& body);
+  void execInPlace();
 
   void deploy(const PendingReply& to, const ShipSpec& spec);
   std::string spawn(const ShipSpec& spec, pid_t& pid);
@@ -235,6 +237,9 @@ class Daemon {
   uv_timer_t* health_ = nullptr;
   uv_check_t* flusher_ = nullptr;
   uv_timer_t* shutdownDeadline_ = nullptr;
+  uv_timer_t* restartTimer_ = nullptr;
+  uint64_t restartRequester_ = 0;
+  int64_t restartRequestedMs_ = 0;
   bool shuttingDown_ = false;
 
   std::map<std::string, ShipRecord> ships_;
@@ -312,7 +317,13 @@ int Daemon::run() {
     failStart(e);
     return 1;
   }
-  auto lock = pidFile_.acquire(config_.paths.pidFile, self_);
+  PidFile::Result lock;
+  if (config_.inheritedPidFileFd >= 0) {
+    lock.error = pidFile_.adopt(config_.inheritedPidFileFd, config_.paths.pidFile);
+    lock.outcome = lock.error.empty() ? PidFile::Outcome::acquired : PidFile::Outcome::failed;
+  } else {
+    lock = pidFile_.acquire(config_.paths.pidFile, self_);
+  }
   if (lock.outcome == PidFile::Outcome::held) {
     std::string message = "already running (pid " + std::to_string(lock.holder) + ")";
     log_.warn("not starting: " + message);
@@ -334,6 +345,7 @@ int Daemon::run() {
   }
   devNull_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   bootId_ = readBootId();
+  if (config_.restarts > 0) log_.info("daemon re-executed in place (restart " + std::to_string(config_.restarts) + ")");
   log_.info("daemon starting version=" + std::string(kVersion) + " pid=" + std::to_string(self_) +
             " base=" + config_.paths.base + " socket=" + config_.paths.socket + " pidFile=" +
             config_.paths.pidFile + " data=" + config_.paths.dataDir +
@@ -424,20 +436,21 @@ void Daemon::loadAndRecover() {
     const std::string name = record.spec.name;
     auto [it, inserted] = ships_.emplace(name, std::move(record));
     ShipRecord& ship = it->second;
+    if (ship.pid > 0) sessionOwner_[ship.pid] = name;
     if (ship.status != ShipStatus::running) continue;
     if (ship.bootId != bootId_) {
       finishExit(ship, {}, "", "the system rebooted while the daemon was not running");
       continue;
     }
+    auto stat = readProcStat(ship.pid);
+    if (stat && stat->startTime == ship.startTime && stat->ppid == self_) {
+      // Still our child, alive or a zombie (we were re-executed in place):
+      // waitpid collects its exact status.
+      byPid_[ship.pid] = name;
+      continue;
+    }
     switch (checkLiveness(ship.pid, ship.startTime)) {
       case Liveness::alive: {
-        auto stat = readProcStat(ship.pid);
-        if (stat && stat->ppid == self_) {
-          // Still our child (we were re-executed in place): waitpid collects it.
-          byPid_[ship.pid] = name;
-          log_.info("ship " + name + " pid=" + std::to_string(ship.pid) + " is still our child");
-          continue;
-        }
         apply(ship, onAdopted(ship, now));
         log_.info("adopted ship " + name + " pid=" + std::to_string(ship.pid));
         watchAdopted(ship);
@@ -552,7 +565,8 @@ void Daemon::watchAdopted(ShipRecord& record) {
   auto watch = std::make_unique<AdoptedWatch>();
   watch->daemon = this;
   watch->name = record.spec.name;
-  int fd = openPidfd(record.pid);
+  // KEELAN_NO_PIDFD forces the polling fallback (kernels without pidfd_open).
+  int fd = getenv("KEELAN_NO_PIDFD") != nullptr ? -ENOSYS : openPidfd(record.pid);
   if (fd >= 0) {
     // The pidfd pins the process; re-check that it is the one we recorded.
     if (checkLiveness(record.pid, record.startTime) != Liveness::alive) {
@@ -801,6 +815,7 @@ void Daemon::handleLine(Client& client, const std::string& line) {
     else if (op == "wait") opWait(to, body);
     else if (op == "rm") opRemove(to, body);
     else if (op == "events") opEvents(client, to);
+    else if (op == "restart") opRestart(client, to, body);
     else replyError(to, errc::unknown_op, "unknown op '" + op + "'");
   } catch (const ProtocolError& e) {
     send(client.id, errorResponse(request->id, e));
@@ -1156,6 +1171,64 @@ void Daemon::opEvents(Client& client, const PendingReply& to) {
   deliver([this, to] { reply(to, {{"subscribed", true}}); });
 }
 
+// ---------------------------------------------------------------- in-place restart
+
+// Re-executing keeps our PID, so we stay the parent and subreaper of every
+// ship: exits during the exec wait as zombies and are reaped, exactly, by
+// the new image. The listening socket stays open, so connections made
+// meanwhile queue in its backlog instead of being refused.
+void Daemon::opRestart(Client& client, const PendingReply& to, const json& body) {
+  if (restartTimer_ != nullptr) return replyError(to, errc::busy, "a restart is already under way");
+  config_.intervalSeconds =
+      static_cast<int>(optionalInt(body, "intervalSeconds", config_.intervalSeconds, 1, 86400));
+  log_.info("in-place restart requested");
+  restartRequester_ = client.id;
+  restartRequestedMs_ = monotonicMs();
+  deliver([this, to] { reply(to, {{"pid", self_}, {"restarting", true}}); });
+  flush();
+  closeClient(client);
+  // Exec once the reply has reached the requester (its connection closed),
+  // or after half a second at most.
+  restartTimer_ = new uv_timer_t;
+  uv_timer_init(&loop_, restartTimer_);
+  restartTimer_->data = this;
+  uv_timer_start(restartTimer_, [](uv_timer_t* h) {
+    auto* self = static_cast<Daemon*>(h->data);
+    if (self->clients_.count(self->restartRequester_) && monotonicMs() - self->restartRequestedMs_ < 500) return;
+    uv_timer_stop(h);
+    self->execInPlace();
+  }, 1, 2);
+}
+
+void Daemon::execInPlace() {
+  flush();
+  if (!batch_.empty()) log_.error("restarting with uncommitted records; they are recovered from /proc");
+  store_.close();
+  int listenFd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(server_), &listenFd);
+  fcntl(listenFd, F_SETFD, 0);
+  pidFile_.keepAcrossExec(true);
+  DaemonConfig next = config_;
+  next.inheritedListenFd = listenFd;
+  next.inheritedPidFileFd = pidFile_.fd();
+  next.readyFd = -1;
+  next.restarts = config_.restarts + 1;
+  std::string encoded = encodeReexecConfig(next);
+  log_.info("re-executing " + config_.selfExe);
+  std::vector<char*> argv = {config_.selfExe.data(), const_cast<char*>(kDaemonReexecVerb), encoded.data(), nullptr};
+  execv(config_.selfExe.c_str(), argv.data());
+  // Still here: the exec failed. Carry on as we were.
+  log_.error("in-place restart failed: cannot execute " + config_.selfExe + ": " + strerror(errno));
+  fcntl(listenFd, F_SETFD, FD_CLOEXEC);
+  pidFile_.keepAcrossExec(false);
+  if (auto e = store_.open(config_.paths.dataDir); !e.empty()) {
+    log_.error(e);
+    beginShutdown("a failed restart");
+  }
+  closeAndDelete(restartTimer_);
+  restartTimer_ = nullptr;
+}
+
 // ---------------------------------------------------------------- shutdown
 
 void Daemon::beginShutdown(const char* why) {
@@ -1174,7 +1247,7 @@ void Daemon::beginShutdown(const char* why) {
   flush();
   for (auto* handle : {sigchld_, sigterm_, sigint_, sighup_})
     if (handle != nullptr) closeAndDelete(handle);
-  for (auto* timer : {safetyNet_, health_})
+  for (auto* timer : {safetyNet_, health_, restartTimer_})
     if (timer != nullptr) closeAndDelete(timer);
   if (flusher_ != nullptr) closeAndDelete(flusher_);
   std::vector<std::string> watched;
@@ -1195,6 +1268,47 @@ void Daemon::beginShutdown(const char* why) {
 }
 
 }  // namespace
+
+std::string encodeReexecConfig(const DaemonConfig& config) {
+  const Paths& p = config.paths;
+  json out = {{"base", p.base},
+              {"logFile", p.logFile},
+              {"pidFile", p.pidFile},
+              {"socket", p.socket},
+              {"dataDir", p.dataDir},
+              {"shipLogDir", p.shipLogDir},
+              {"shipsDir", p.shipsDir},
+              {"interval", config.intervalSeconds},
+              {"foreground", config.foreground},
+              {"selfExe", config.selfExe},
+              {"listenFd", config.inheritedListenFd},
+              {"pidFileFd", config.inheritedPidFileFd},
+              {"restarts", config.restarts}};
+  return out.dump();
+}
+
+std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
+  try {
+    json in = json::parse(text);
+    Paths& p = config.paths;
+    p.base = in.at("base");
+    p.logFile = in.at("logFile");
+    p.pidFile = in.at("pidFile");
+    p.socket = in.at("socket");
+    p.dataDir = in.at("dataDir");
+    p.shipLogDir = in.at("shipLogDir");
+    p.shipsDir = in.at("shipsDir");
+    config.intervalSeconds = in.at("interval");
+    config.foreground = in.at("foreground");
+    config.selfExe = in.at("selfExe");
+    config.inheritedListenFd = in.at("listenFd");
+    config.inheritedPidFileFd = in.at("pidFileFd");
+    config.restarts = in.at("restarts");
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
 
 int runDaemon(const DaemonConfig& config) {
   Daemon daemon(config);

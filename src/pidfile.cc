@@ -97,6 +97,18 @@ PidFile::Result PidFile::acquire(const std::string& path, pid_t self) {
   return result;
 }
 
+std::string PidFile::adopt(int fd, const std::string& path) {
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) return "the inherited PID file descriptor does not hold the lock";
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  fd_ = fd;
+  path_ = path;
+  return "";
+}
+
+void PidFile::keepAcrossExec(bool keep) {
+  if (fd_ >= 0) fcntl(fd_, F_SETFD, keep ? 0 : FD_CLOEXEC);
+}
+
 void PidFile::release() {
   if (fd_ < 0) return;
   struct stat ours {}, current {};

@@ -15,9 +15,18 @@ struct DaemonConfig {
   int readyFd = -1;
   // The binary to run as the chroot helper (`keelan __ship-exec`).
   std::string selfExe;
-  // A listening socket inherited across an in-place restart; -1 for none.
+  // Set when the daemon re-executed itself in place: the listening socket
+  // and the locked PID file it keeps across the exec; -1 for none.
   int inheritedListenFd = -1;
+  int inheritedPidFileFd = -1;
+  int restarts = 0;  // in-place restarts so far
 };
+
+// `keelan __daemon-reexec CONFIG`: how the daemon re-executes itself in place.
+inline constexpr const char* kDaemonReexecVerb = "__daemon-reexec";
+std::string encodeReexecConfig(const DaemonConfig& config);
+// Returns an error message, empty on success.
+std::string decodeReexecConfig(const std::string& text, DaemonConfig& config);
 
 // Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
 int runDaemon(const DaemonConfig& config);

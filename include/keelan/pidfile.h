@@ -24,6 +24,11 @@ class PidFile {
 
   // Locks `path` and writes our PID into it.
   Result acquire(const std::string& path, pid_t self);
+  // Takes over a descriptor that already holds the lock (kept across an
+  // exec by an in-place restart). Returns an error message, empty on success.
+  std::string adopt(int fd, const std::string& path);
+  // Lets the descriptor, and with it the lock, survive an exec.
+  void keepAcrossExec(bool keep);
   // Unlinks the file (only if it is still ours) and drops the lock.
   void release();
   int fd() const { return fd_; }

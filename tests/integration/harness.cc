@@ -40,8 +40,13 @@ bool processAlive(pid_t pid) {
   return stat && stat->state != 'Z' && stat->state != 'X';
 }
 
-namespace {
-std::vector<pid_t> allPids() {
+std::string rootOf(pid_t pid) {
+  char buffer[4096];
+  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/root").c_str(), buffer, sizeof buffer - 1);
+  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+}
+
+std::vector<pid_t> listPids() {
   std::vector<pid_t> pids;
   DIR* dir = opendir("/proc");
   if (dir == nullptr) return pids;
@@ -54,9 +59,11 @@ std::vector<pid_t> allPids() {
   return pids;
 }
 
+namespace {
+
 std::vector<pid_t> childrenOf(pid_t parent) {
   std::vector<pid_t> children;
-  for (pid_t pid : allPids()) {
+  for (pid_t pid : listPids()) {
     auto stat = readProcStat(pid);
     if (stat && stat->ppid == parent) children.push_back(pid);
   }

@@ -70,6 +70,8 @@ std::string keelanBinary();
 bool processAlive(pid_t pid);  // exists and is not a zombie
 bool processExists(pid_t pid);  // exists, zombie or not
 std::vector<pid_t> zombieChildrenOf(pid_t parent);
+std::vector<pid_t> listPids();
+std::string rootOf(pid_t pid);  // where /proc/PID/root points
 std::string readFile(const std::string& path);
 // Waits for our own child `pid`; returns 128+signal or the exit code, -1 on timeout.
 int waitChild(pid_t pid, int timeoutMs);
