@@ -42,14 +42,13 @@ if ! cmp -s "$busybox" "$dir/bin/busybox"; then
 fi
 
 # Relative links: they resolve inside the root after chroot and, from the
-# host, to DIR/bin/busybox (never to the host's /bin/busybox).
+# host, to DIR/bin/busybox (never to the host's /bin/busybox). Links that are
+# already right are left alone.
+done_links=" $(cd "$dir/bin" && find . -maxdepth 1 -type l -lname busybox | sed 's|^\./||' | tr '\n' ' ') "
 for applet in $("$dir/bin/busybox" --list); do
+	case "$done_links" in *" $applet "*) continue ;; esac
 	[ "$applet" = busybox ] && continue
-	link=$dir/bin/$applet
-	if [ "$(readlink "$link" 2>/dev/null)" != busybox ]; then
-		rm -f "$link"
-		ln -s busybox "$link"
-	fi
+	ln -sfn busybox "$dir/bin/$applet"
 done
 
 write() { # write FILE: stdin to FILE (0644) unless FILE already says that

@@ -457,6 +457,13 @@ void Daemon::loadAndRecover() {
         break;
       }
       case Liveness::gone:
+        if (stat && stat->startTime == ship.startTime && stat->state == 'Z') {
+          // Exited, but its new parent has not reaped it yet: a pidfd still
+          // reaches it, and on Linux 6.15+ gives the exact status once reaped.
+          apply(ship, onAdopted(ship, now));
+          watchAdopted(ship);
+          break;
+        }
         finishExit(ship, {}, "", "exited while the daemon was not running");
         break;
       case Liveness::reused:
@@ -468,38 +475,47 @@ void Daemon::loadAndRecover() {
 
 // ---------------------------------------------------------------- reaping
 
+ExitStatus exitFromSiginfo(const siginfo_t& info) {
+  switch (info.si_code) {
+    case CLD_EXITED: return ExitStatus::exited(info.si_status);
+    case CLD_KILLED: return ExitStatus::signaled(info.si_status, false);
+    case CLD_DUMPED: return ExitStatus::signaled(info.si_status, true);
+    default: return {};
+  }
+}
+
 void Daemon::reap() {
   for (;;) {
     siginfo_t info{};
-    // Peek first: for a stranger we want its session (the ship it came
-    // from) while /proc still describes it.
+    // Peek without reaping: the zombie keeps its status until we commit it.
     if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
     pid_t pid = info.si_pid;
     auto known = byPid_.find(pid);
-    std::string from;
-    if (known == byPid_.end()) {
+    if (known != byPid_.end()) {
+      std::string name = known->second;
+      byPid_.erase(known);
+      ShipRecord* record = find(name);
+      if (record != nullptr && record->pid == pid && record->status == ShipStatus::running) {
+        finishExit(*record, exitFromSiginfo(info), "waitpid", "");
+        // Durable before the zombie goes: a crash here leaves the zombie,
+        // whose status the next daemon reads through a pidfd, so no exact
+        // status is ever lost between reaping and committing.
+        flush();
+        if (!batch_.empty()) break;  // cannot commit: keep the zombie, retry on the next tick
+      }
+    } else {
+      std::string from;
       if (auto stat = readProcStat(pid)) {
         auto owner = sessionOwner_.find(stat->session);
         if (owner != sessionOwner_.end()) from = owner->second;
       }
-    }
-    int status = 0;
-    rusage usage{};
-    pid_t reaped = wait4(pid, &status, WNOHANG, &usage);
-    if (reaped != pid) continue;
-    ExitStatus exit = ExitStatus::fromWaitStatus(status);
-    known = byPid_.find(pid);
-    if (known == byPid_.end()) {
       ++strangersReaped_;
       log_.info("reaped orphan pid=" + std::to_string(pid) + (from.empty() ? "" : " of ship " + from) + ": " +
-                exit.describe());
-      continue;
+                exitFromSiginfo(info).describe());
     }
-    std::string name = known->second;
-    byPid_.erase(known);
-    ShipRecord* record = find(name);
-    if (record == nullptr || record->pid != pid || record->status != ShipStatus::running) continue;
-    finishExit(*record, exit, "waitpid", "");
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) < 0 && errno == EINTR) {
+    }
   }
 }
 
@@ -569,7 +585,8 @@ void Daemon::watchAdopted(ShipRecord& record) {
   int fd = getenv("KEELAN_NO_PIDFD") != nullptr ? -ENOSYS : openPidfd(record.pid);
   if (fd >= 0) {
     // The pidfd pins the process; re-check that it is the one we recorded.
-    if (checkLiveness(record.pid, record.startTime) != Liveness::alive) {
+    auto stat = readProcStat(record.pid);
+    if (!stat || stat->startTime != record.startTime) {
       close(fd);
       finishExit(record, {}, "", "exited while the daemon was not running");
       return;

@@ -7,14 +7,13 @@
 # input that did it is printed. FUZZ_CXXFLAGS adds compiler flags, e.g.
 # -fno-sanitize=float-cast-overflow to look past a known finding.
 set -euo pipefail
+export LC_ALL=C
 
 total=${1:-60}
 [[ $total =~ ^[0-9]+$ && $total -ge 2 ]] || { echo "usage: $0 [SECONDS>=2]" >&2; exit 2; }
 [[ -f include/keelan/protocol.h ]] || { echo "$0: run me from the repository root" >&2; exit 2; }
 
-targets=(fuzz_request fuzz_ship_file)
-declare -A corpus=([fuzz_request]=request [fuzz_ship_file]=ship_file)
-declare -A maxlen=([fuzz_request]=4096 [fuzz_ship_file]=4096)
+targets=(fuzz_request fuzz_ship_file)  # corpus of fuzz_X: tests/fuzz/corpus/X
 sources=(src/protocol.cc src/ship.cc src/exit_status.cc)
 per=$((total / ${#targets[@]}))
 out=build/fuzz
@@ -38,21 +37,22 @@ mkdir -p "$out/obj" "$out/generated/keelan"
 version=$(sed -n 's/^project(keelan VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 sed "s/@PROJECT_VERSION@/${version:-0.0.0}/" include/keelan/version.h.in >"$out/generated/keelan/version.h"
 
+san=(-fsanitize=address,undefined ${FUZZ_CXXFLAGS:-})  # last, so FUZZ_CXXFLAGS can override
 flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all -Wall -Wextra
-       -I include -I "$out/generated" ${FUZZ_CXXFLAGS:-})
+       -I include -I "$out/generated")
 echo "building in $out"
 objs=()
 for src in "${sources[@]}"; do
   obj=$out/obj/$(basename "${src%.cc}").o
-  clang++ "${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -c "$src" -o "$obj" &
+  clang++ "${flags[@]}" -fsanitize=fuzzer-no-link "${san[@]}" -c "$src" -o "$obj" &
   objs+=("$obj")
 done
 for t in "${targets[@]}"; do
-  clang++ "${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -c "tests/fuzz/$t.cc" -o "$out/obj/$t.o" &
+  clang++ "${flags[@]}" -fsanitize=fuzzer-no-link "${san[@]}" -c "tests/fuzz/$t.cc" -o "$out/obj/$t.o" &
 done
 for job in $(jobs -p); do wait "$job" || { echo "build failed" >&2; exit 1; }; done
 for t in "${targets[@]}"; do
-  clang++ "${flags[@]}" -fsanitize=fuzzer,address,undefined "$out/obj/$t.o" "${objs[@]}" -o "$out/$t"
+  clang++ "${flags[@]}" -fsanitize=fuzzer "${san[@]}" "$out/obj/$t.o" "${objs[@]}" -o "$out/$t"
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
@@ -63,11 +63,11 @@ summary=()
 for t in "${targets[@]}"; do
   work=$out/$t.work
   mkdir -p "$work/corpus" "$work/artifacts"
-  cp tests/fuzz/corpus/"${corpus[$t]}"/* "$work/corpus/"
+  cp tests/fuzz/corpus/"${t#fuzz_}"/* "$work/corpus/"
   echo "== $t: ${per}s"
   start=$EPOCHREALTIME
   rc=0
-  "$out/$t" "$work/corpus" -dict=tests/fuzz/json.dict -max_total_time="$per" -max_len="${maxlen[$t]}" \
+  "$out/$t" "$work/corpus" -dict=tests/fuzz/json.dict -max_total_time="$per" -max_len=4096 \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
     >"$work/log" 2>&1 || rc=$?
   secs=$(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $start }")
