@@ -47,6 +47,7 @@ struct DaemonOptions {
   int timeout = 10;
   bool cold = false;
   bool intervalGiven = false;
+  std::string socketGroup;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -66,6 +67,7 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   DaemonConfig config;
   config.paths = paths;
   config.intervalSeconds = options.interval;
+  config.socketGroup = options.socketGroup;
   config.foreground = options.foreground;
   config.selfExe = selfExecutable();
   return config;
@@ -596,6 +598,8 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option("--log-file", options.logFile, "daemon log file (default BASE/logs/monitor-daemon.log)");
   command->add_option("--pid-file", options.pidFile, "PID file (default BASE/run/monitor-daemon.pid)");
   command->add_option("--socket", options.socket, "control socket (default BASE/run/keelan.sock)");
+  command->add_option("--socket-group", options.socketGroup,
+                      "let this group's members use the socket (0660, directory 0750); it grants root-equivalent power");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,8 +43,17 @@ using nlohmann::json;
 namespace {
 
 constexpr size_t kMaxClients = 256;
-constexpr size_t kWriteHighWater = size_t{8} << 20;
-constexpr int64_t kStallTimeoutMs = 10000;
+// Limits that tests shrink through the environment (KEELAN_WRITE_HIGH_WATER,
+// KEELAN_STALL_TIMEOUT_MS) to exercise them quickly.
+int64_t limitFromEnv(const char* name, int64_t fallback) {
+  const char* text = getenv(name);
+  if (text == nullptr) return fallback;
+  char* end = nullptr;
+  long long value = strtoll(text, &end, 10);
+  return (end != text && *end == '\0' && value > 0) ? value : fallback;
+}
+const size_t kWriteHighWater = static_cast<size_t>(limitFromEnv("KEELAN_WRITE_HIGH_WATER", int64_t{8} << 20));
+const int64_t kStallTimeoutMs = limitFromEnv("KEELAN_STALL_TIMEOUT_MS", 10000);
 constexpr const char* kShipPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 template <typename Handle>
@@ -182,6 +192,7 @@ class Daemon {
   // clients
   void onConnection(int status);
   void onRead(Client& client, ssize_t nread, const uv_buf_t* buf);
+  bool peerAllowed(const ucred& peer) const;
   void handleLine(Client& client, const std::string& line);
   void send(uint64_t clientId, const json& message);
   void reply(const PendingReply& to, json response) {
@@ -224,6 +235,7 @@ class Daemon {
   Store store_;
   std::string bootId_;
   int64_t startedMs_ = 0;
+  gid_t socketGid_ = static_cast<gid_t>(-1);
   pid_t self_ = 0;
   int devNull_ = -1;
 
@@ -269,8 +281,23 @@ std::string Daemon::prepareFiles() {
   const Paths& p = config_.paths;
   if (auto e = makeDirectory(parentDirectory(p.logFile), 0755); !e.empty()) return e;
   if (auto e = log_.open(p.logFile, config_.foreground); !e.empty()) return e;
+  if (!config_.socketGroup.empty()) {
+    group* entry = getgrnam(config_.socketGroup.c_str());
+    if (entry == nullptr) return "no such group '" + config_.socketGroup + "' (--socket-group)";
+    socketGid_ = entry->gr_gid;
+  }
+  // The socket's directory is the first gate: 0700, or 0750 for a group.
+  // Only our own run/ directory is tightened; a directory the user named
+  // for --socket is theirs to set.
+  std::string socketDir = parentDirectory(p.socket);
+  mode_t socketDirMode = config_.socketGroup.empty() ? 0700 : 0750;
+  if (auto e = makeDirectory(socketDir, socketDirMode); !e.empty()) return e;
+  if (socketDir == p.base + "/run" || (p.base == "/" && socketDir == "/run")) {
+    if (socketGid_ != static_cast<gid_t>(-1) && chown(socketDir.c_str(), static_cast<uid_t>(-1), socketGid_) != 0)
+      return "cannot give " + socketDir + " to group " + config_.socketGroup + ": " + strerror(errno);
+    if (chmod(socketDir.c_str(), socketDirMode) != 0) return "cannot set the mode of " + socketDir + ": " + strerror(errno);
+  }
   if (auto e = makeDirectory(parentDirectory(p.pidFile), 0755); !e.empty()) return e;
-  if (auto e = makeDirectory(parentDirectory(p.socket), 0700); !e.empty()) return e;
   if (auto e = makeDirectory(p.dataDir, 0700); !e.empty()) return e;
   if (auto e = makeDirectory(p.shipLogDir, 0750); !e.empty()) return e;
   return "";
@@ -294,11 +321,13 @@ std::string Daemon::listen() {
       if (!S_ISSOCK(info.st_mode)) return "refusing socket path " + path + ": something else is there";
       unlink(path.c_str());
     }
-    // The socket is born 0600: no window where it is wider.
-    mode_t previous = umask(0177);
+    // The socket is born 0600 (0660 for a group): no window where it is wider.
+    mode_t previous = umask(config_.socketGroup.empty() ? 0177 : 0117);
     int rc = uv_pipe_bind(server_, path.c_str());
     umask(previous);
     if (rc != 0) return "cannot bind socket " + path + ": " + uv_strerror(rc);
+    if (socketGid_ != static_cast<gid_t>(-1) && lchown(path.c_str(), static_cast<uid_t>(-1), socketGid_) != 0)
+      return "cannot give socket " + path + " to group " + config_.socketGroup + ": " + strerror(errno);
   }
   int rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 128, [](uv_stream_t* server, int status) {
     static_cast<Daemon*>(server->data)->onConnection(status);
@@ -681,9 +710,7 @@ void Daemon::onConnection(int status) {
   uv_fileno(reinterpret_cast<uv_handle_t*>(&raw->pipe), &fd);
   ucred peer{};
   socklen_t length = sizeof peer;
-  bool allowed = false;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0)
-    allowed = peer.uid == 0 || peer.uid == geteuid();
+  bool allowed = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 && peerAllowed(peer);
   if (!allowed) {
     log_.warn("refused connection from uid=" + std::to_string(peer.uid) + " pid=" + std::to_string(peer.pid));
     send(raw->id, errorResponse(nullptr, {errc::permission_denied, "permission denied: uid " +
@@ -709,6 +736,24 @@ void Daemon::onConnection(int status) {
         self->onRead(*c, nread, buf);
         delete[] buf->base;
       });
+}
+
+// Root, our own uid, and with --socket-group the members of that group
+// (primary or supplementary, as the user database says).
+bool Daemon::peerAllowed(const ucred& peer) const {
+  if (peer.uid == 0 || peer.uid == geteuid()) return true;
+  if (socketGid_ == static_cast<gid_t>(-1)) return false;
+  if (peer.gid == socketGid_) return true;
+  passwd* user = getpwuid(peer.uid);
+  if (user == nullptr) return false;
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(count));
+  if (getgrouplist(user->pw_name, user->pw_gid, groups.data(), &count) < 0) {
+    groups.resize(static_cast<size_t>(count));
+    if (getgrouplist(user->pw_name, user->pw_gid, groups.data(), &count) < 0) return false;
+  }
+  groups.resize(static_cast<size_t>(count));
+  return std::find(groups.begin(), groups.end(), socketGid_) != groups.end();
 }
 
 void Daemon::onRead(Client& client, ssize_t nread, const uv_buf_t* buf) {
@@ -983,7 +1028,9 @@ std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
 
   std::vector<std::string> args;
   bool helper = !spec.root.empty() || !spec.user.empty();
-  if (helper) args = {config_.selfExe, kShipExecVerb, spec.root, cwd, spec.user, "--"};
+  // Without a root the ship starts in the base directory, with or without the helper.
+  if (helper) args = {config_.selfExe, kShipExecVerb, spec.root, cwd.empty() && spec.root.empty() ? config_.paths.base : cwd,
+                      spec.user, "--"};
   args.insert(args.end(), spec.command.begin(), spec.command.end());
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
@@ -1300,7 +1347,9 @@ std::string encodeReexecConfig(const DaemonConfig& config) {
               {"selfExe", config.selfExe},
               {"listenFd", config.inheritedListenFd},
               {"pidFileFd", config.inheritedPidFileFd},
-              {"restarts", config.restarts}};
+              {"restarts", config.restarts},
+              {"socketGroup", config.socketGroup},
+              {"format", 1}};
   return out.dump();
 }
 
@@ -1320,7 +1369,10 @@ std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
     config.selfExe = in.at("selfExe");
     config.inheritedListenFd = in.at("listenFd");
     config.inheritedPidFileFd = in.at("pidFileFd");
-    config.restarts = in.at("restarts");
+    // Fields added later are optional, so a newer binary can take over
+    // from an older daemon during an upgrade.
+    config.restarts = in.value("restarts", 1);
+    config.socketGroup = in.value("socketGroup", std::string());
     return "";
   } catch (const std::exception& e) {
     return e.what();

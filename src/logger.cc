@@ -60,6 +60,7 @@ std::string Logger::open(const std::string& path, bool alsoStderr) {
 
 std::string Logger::reopen() {
   int fd = openAppendNoFollow(path_, 0640);
+  if (fd == -ELOOP) return "refusing log file " + path_ + ": it is a symlink";
   if (fd < 0) return "cannot open log file " + path_ + ": " + strerror(-fd);
   if (fd_ >= 0) close(fd_);
   fd_ = fd;

@@ -1,5 +1,6 @@
 #include "keelan/ship.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace keelan {
@@ -110,17 +111,44 @@ std::string stringOrEmpty(const json& object, const char* field) {
   auto it = object.find(field);
   return (it == object.end() || !it->is_string()) ? "" : it->get<std::string>();
 }
+// Stored numbers are read only when they are what they claim to be: a float
+// or a negative number where a counter belongs reads as 0, never as a cast.
+uint64_t counterField(const json& in, const char* field) {
+  auto it = in.find(field);
+  return (it != in.end() && it->is_number_unsigned()) ? it->get<uint64_t>() : 0;
+}
+pid_t pidField(const json& in, const char* field) {
+  auto it = in.find(field);
+  if (it == in.end() || !it->is_number_integer()) return 0;
+  int64_t value = it->is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), 1u << 30))
+                                           : it->get<int64_t>();
+  return (value > 0 && value <= 4194304) ? static_cast<pid_t>(value) : 0;
+}
+int smallIntField(const json& in, const char* field, int min, int max, bool& present) {
+  auto it = in.find(field);
+  present = false;
+  if (it == in.end() || !it->is_number_integer()) return 0;
+  int64_t value = it->is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), 1u << 30))
+                                           : it->get<int64_t>();
+  if (value < min || value > max) return 0;
+  present = true;
+  return static_cast<int>(value);
+}
+
 void putExit(json& out, const ExitStatus& exit) {
   out["exitCode"] = exit.kind == ExitStatus::Kind::exited ? json(exit.code) : json(nullptr);
   out["termSignal"] = exit.kind == ExitStatus::Kind::signaled ? json(exit.signal) : json(nullptr);
   out["coreDumped"] = exit.kind == ExitStatus::Kind::signaled ? json(exit.coreDumped) : json(nullptr);
 }
 ExitStatus getExit(const json& in) {
-  if (in.contains("exitCode") && in["exitCode"].is_number_integer())
-    return ExitStatus::exited(in["exitCode"].get<int>());
-  if (in.contains("termSignal") && in["termSignal"].is_number_integer())
-    return ExitStatus::signaled(in["termSignal"].get<int>(), in.value("coreDumped", json(false)).is_boolean() &&
-                                                                 in.value("coreDumped", false));
+  bool present = false;
+  int code = smallIntField(in, "exitCode", 0, 255, present);
+  if (present) return ExitStatus::exited(code);
+  int signal = smallIntField(in, "termSignal", 1, 127, present);
+  if (present) {
+    auto core = in.find("coreDumped");
+    return ExitStatus::signaled(signal, core != in.end() && core->is_boolean() && core->get<bool>());
+  }
   return {};
 }
 }  // namespace
@@ -151,8 +179,8 @@ ShipRecord shipRecordFromJson(const json& in) {
     if (in.contains(field)) specPart[field] = in[field];
   record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
   record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);
-  record.pid = in.value("processId", json(nullptr)).is_number_integer() ? in["processId"].get<pid_t>() : 0;
-  record.startTime = in.value("processStartTime", uint64_t{0});
+  record.pid = pidField(in, "processId");
+  record.startTime = counterField(in, "processStartTime");
   record.bootId = stringOrEmpty(in, "bootId");
   record.startedAt = stringOrEmpty(in, "startedAt");
   record.stoppedAt = stringOrEmpty(in, "stoppedAt");
@@ -160,10 +188,10 @@ ShipRecord shipRecordFromJson(const json& in) {
   record.exitSource = stringOrEmpty(in, "exitStatusSource");
   record.stoppedReason = stringOrEmpty(in, "stoppedReason");
   record.error = stringOrEmpty(in, "error");
-  record.adopted = in.value("adopted", false);
+  record.adopted = in.contains("adopted") && in["adopted"].is_boolean() && in["adopted"].get<bool>();
   record.lastCheckedAt = stringOrEmpty(in, "lastCheckedAt");
-  record.deployCount = in.value("deployCount", uint64_t{0});
-  record.runCount = in.value("runCount", uint64_t{0});
+  record.deployCount = counterField(in, "deployCount");
+  record.runCount = counterField(in, "runCount");
   return record;
 }
 
@@ -178,8 +206,8 @@ json runRecordToJson(const RunRecord& run) {
 
 RunRecord runRecordFromJson(const json& in) {
   RunRecord run;
-  run.run = in.value("run", uint64_t{0});
-  run.pid = in.value("pid", json(nullptr)).is_number_integer() ? in["pid"].get<pid_t>() : 0;
+  run.run = counterField(in, "run");
+  run.pid = pidField(in, "pid");
   run.startedAt = stringOrEmpty(in, "startedAt");
   run.stoppedAt = stringOrEmpty(in, "stoppedAt");
   run.exit = getExit(in);

@@ -10,6 +10,9 @@ namespace keelan {
 struct DaemonConfig {
   Paths paths;
   int intervalSeconds = 30;
+  // With a group: the socket is 0660 and its directory 0750, owned by it,
+  // and the group's members may connect. Empty: root and our uid only.
+  std::string socketGroup;
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;
