@@ -48,6 +48,7 @@ struct DaemonOptions {
   bool cold = false;
   bool intervalGiven = false;
   std::string socketGroup;
+  std::string onExit;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -68,6 +69,7 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   config.paths = paths;
   config.intervalSeconds = options.interval;
   config.socketGroup = options.socketGroup;
+  config.defaultOnExit = options.onExit;
   config.foreground = options.foreground;
   config.selfExe = selfExecutable();
   return config;
@@ -284,7 +286,8 @@ int daemonStatus(const DaemonOptions& options, bool asJson, int lines) {
             << "  log file:  " << logFile << " (" << humanSize(logSize) << ")\n"
             << "  pid file:  " << str(s["pidFile"]) << "\n"
             << "  ships:     running " << ships.value("running", 0) << ", stopped " << ships.value("stopped", 0)
-            << ", failed " << ships.value("failed", 0) << ", lost " << ships.value("lost", 0) << " (adopted "
+            << ", failed " << ships.value("failed", 0) << ", backoff " << ships.value("backoff", 0) << ", lost "
+            << ships.value("lost", 0) << " (adopted "
             << s.value("adopted", 0) << ")\n";
   if (!recent.empty()) {
     std::cout << "recent log:\n";
@@ -341,7 +344,7 @@ DaemonClient connectStartingIfNeeded(const Paths& paths) {
 }
 
 struct DeployOptions {
-  std::string name, root, cwd, file, user;
+  std::string name, root, cwd, file, user, restart, onExit;
   std::vector<std::string> env, command;
   bool replace = false, wait = false;
 };
@@ -360,7 +363,10 @@ int deployCommand(const DeployOptions& o) {
   if (auto e = validateShipName(o.name); !e.empty()) fail(kExitUsage, e);
   Paths paths = basePaths();
   std::string cwd = currentDirectory();
-  bool flagsGiven = !o.root.empty() || !o.cwd.empty() || !o.env.empty() || !o.command.empty() || !o.user.empty();
+  bool flagsGiven = !o.root.empty() || !o.cwd.empty() || !o.env.empty() || !o.command.empty() || !o.user.empty() ||
+                    !o.restart.empty() || !o.onExit.empty();
+  if (!o.restart.empty() && !parseRestartPolicy(o.restart))
+    fail(kExitUsage, "--restart: '" + o.restart + "' is not no, on-failure[:MAX] or always[:MAX]");
   json ship;
   if (!o.file.empty()) ship = readShipFile(absolutePath(o.file, cwd));
   if (!o.file.empty() || flagsGiven) {
@@ -368,6 +374,8 @@ int deployCommand(const DeployOptions& o) {
     if (!o.root.empty()) ship["root"] = absolutePath(o.root, cwd);
     if (!o.cwd.empty()) ship["cwd"] = o.cwd;
     if (!o.user.empty()) ship["user"] = o.user;
+    if (!o.restart.empty()) ship["restart"] = o.restart;
+    if (!o.onExit.empty()) ship["onExit"] = o.onExit;
     if (!o.command.empty()) ship["command"] = o.command;
     for (const auto& pair : o.env) {
       size_t eq = pair.find('=');
@@ -435,6 +443,7 @@ int psCommand(bool all, bool asJson) {
   for (const auto& ship : ships) {
     std::string status = ship.value("status", "");
     if (ship.value("adopted", false) && status == "running") status += " (adopted)";
+    if (status == "backoff") status += " until " + str(ship["nextAttemptAt"]);
     rows.push_back({ship["name"].get<std::string>(), status,
                     ship["processId"].is_number() ? std::to_string(ship["processId"].get<int>()) : "-",
                     str(ship["startedAt"]), str(ship["stoppedAt"]), exitColumn(ship)});
@@ -461,6 +470,9 @@ int inspectCommand(const std::string& name, bool asJson) {
   field("root:         ", str(ship["root"]));
   field("cwd:          ", str(ship["cwd"]));
   field("user:         ", str(ship["user"]));
+  field("restart:      ", str(ship["restart"]) + " (" + std::to_string(ship.value("restarts", 0)) + " restarts so far" +
+                             (ship["nextAttemptAt"].is_string() ? ", next at " + str(ship["nextAttemptAt"]) : "") + ")");
+  if (ship["onExit"].is_string()) field("on exit:      ", str(ship["onExit"]));
   field("started:      ", str(ship["startedAt"]));
   field("stopped:      ", str(ship["stoppedAt"]));
   if (ship["status"] != "running") {
@@ -600,6 +612,7 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option("--socket", options.socket, "control socket (default BASE/run/keelan.sock)");
   command->add_option("--socket-group", options.socketGroup,
                       "let this group's members use the socket (0660, directory 0750); it grants root-equivalent power");
+  command->add_option("--on-exit", options.onExit, "shell command run after each ship exit (ships may override)");
 }
 
 }  // namespace
@@ -648,6 +661,8 @@ int runCli(int argc, char** argv) {
   deployCmd->add_option("--env", deploy.env, "KEY=VALUE for the ship's environment (repeatable)");
   deployCmd->add_option("--user", deploy.user, "run as this user (root daemon only)");
   deployCmd->add_option("--file", deploy.file, "ship file (JSON)");
+  deployCmd->add_option("--restart", deploy.restart, "no (default), on-failure[:MAX] or always[:MAX]");
+  deployCmd->add_option("--on-exit", deploy.onExit, "shell command run after each exit of this ship");
   deployCmd->add_flag("--replace", deploy.replace, "stop a running ship of this name first");
   deployCmd->add_flag("--wait", deploy.wait, "wait for the ship to stop and exit with its code");
   deployCmd->add_option("command", deploy.command, "COMMAND [ARG...] after --");

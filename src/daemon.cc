@@ -222,6 +222,13 @@ class Daemon {
   std::string spawn(const ShipSpec& spec, pid_t& pid);
   void stopShips(StopRequest request, int signal, int64_t timeoutMs);
   void onStopped(const std::string& name);
+  bool applyRestartPolicy(ShipRecord& record, int64_t runMs);
+  void scheduleBackoff(const ShipRecord& record);
+  void cancelBackoff(ShipRecord& record);
+  void armBackoffTimer();
+  void runExitHook(const ShipRecord& record);
+  void killOverdueHooks();
+  void restartDue();
   void escalate(StopRequest* request);
   bool signalShip(const ShipRecord& record, int signal);
   ShipRecord* find(const std::string& name);
@@ -250,6 +257,14 @@ class Daemon {
   uv_check_t* flusher_ = nullptr;
   uv_timer_t* shutdownDeadline_ = nullptr;
   uv_timer_t* restartTimer_ = nullptr;
+  // Ships in backoff, by when their restart is due (wall-clock ms); one
+  // timer for the earliest, however many ships wait.
+  std::multimap<int64_t, std::string> backoffQueue_;
+  uv_timer_t* backoffTimer_ = nullptr;
+  // Ships being stopped on request: their exit must not trigger a restart.
+  std::set<std::string> stopRequested_;
+  // Running on-exit hooks: pid -> (ship, deadline in monotonic ms).
+  std::unordered_map<pid_t, std::pair<std::string, int64_t>> hooks_;
   uint64_t restartRequester_ = 0;
   int64_t restartRequestedMs_ = 0;
   bool shuttingDown_ = false;
@@ -404,6 +419,9 @@ int Daemon::run() {
   uv_check_start(flusher_, [](uv_check_t* h) { static_cast<Daemon*>(h->data)->flush(); });
   uv_unref(reinterpret_cast<uv_handle_t*>(flusher_));
 
+  backoffTimer_ = new uv_timer_t;
+  uv_timer_init(&loop_, backoffTimer_);
+  backoffTimer_->data = this;
   loadAndRecover();
   flush();
 
@@ -424,6 +442,7 @@ int Daemon::run() {
     auto* self = static_cast<Daemon*>(h->data);
     self->reap();
     self->sweepStalledClients();
+    self->killOverdueHooks();
   }, 1000, 1000);
   health_ = new uv_timer_t;
   uv_timer_init(&loop_, health_);
@@ -434,6 +453,7 @@ int Daemon::run() {
 
   reap();  // children that ended while we were starting (after an in-place restart)
   flush();
+  armBackoffTimer();
   log_.info("daemon started pid=" + std::to_string(self_) + " interval=" + std::to_string(config_.intervalSeconds) +
             "s ships=" + std::to_string(ships_.size()) + " adopted=" + std::to_string(adopted_.size()));
   writeReady(config_.readyFd, "ok " + std::to_string(self_) + "\n");
@@ -466,6 +486,7 @@ void Daemon::loadAndRecover() {
     auto [it, inserted] = ships_.emplace(name, std::move(record));
     ShipRecord& ship = it->second;
     if (ship.pid > 0) sessionOwner_[ship.pid] = name;
+    if (ship.status == ShipStatus::backoff) backoffQueue_.emplace(ship.nextAttemptMs, name);
     if (ship.status != ShipStatus::running) continue;
     if (ship.bootId != bootId_) {
       finishExit(ship, {}, "", "the system rebooted while the daemon was not running");
@@ -532,6 +553,12 @@ void Daemon::reap() {
         flush();
         if (!batch_.empty()) break;  // cannot commit: keep the zombie, retry on the next tick
       }
+    } else if (auto hook = hooks_.find(pid); hook != hooks_.end()) {
+      ExitStatus exit = exitFromSiginfo(info);
+      std::string text = "on-exit hook for ship " + hook->second.first + " " + exit.describe();
+      if (exit.success()) log_.info(text);
+      else log_.warn(text);
+      hooks_.erase(hook);
     } else {
       std::string from;
       if (auto stat = readProcStat(pid)) {
@@ -556,7 +583,123 @@ void Daemon::finishExit(ShipRecord& record, const ExitStatus& exit, const std::s
   log_.info("ship " + record.spec.name + " pid=" + std::to_string(record.pid) + " stopped: " + exit.describe() +
             (reason.empty() ? "" : " (" + reason + ")"));
   unwatch(record.spec.name);
+  if (!record.spec.onExit.empty() || !config_.defaultOnExit.empty())
+    deliver([this, snapshot = record] { runExitHook(snapshot); });
+  int64_t started = parseIsoTime(record.startedAt);
+  int64_t runMs = started < 0 ? 0 : wallClockMs() - started;
+  if (applyRestartPolicy(record, runMs)) return;
   onStopped(record.spec.name);
+}
+
+// After an exit (or a failed spawn) that nobody asked for: back off and
+// restart, as the ship's policy says. Returns whether a restart is pending.
+bool Daemon::applyRestartPolicy(ShipRecord& record, int64_t runMs) {
+  const std::string& name = record.spec.name;
+  if (stopRequested_.erase(name) > 0) return false;
+  if (record.spec.restart.mode == RestartPolicy::Mode::no) return false;
+  RestartDecision decision = decideRestart(record.spec.restart, record.exit, record.restartStreak, runMs);
+  if (!decision.restart) {
+    if (record.restartStreak > 0)
+      log_.warn("ship " + name + " gave up after " + std::to_string(record.restartStreak) + " restarts in a row");
+    return false;
+  }
+  apply(record, onBackoff(record, wallClockMs() + decision.delayMs, decision.streak));
+  log_.info("ship " + name + " restarts in " + std::to_string(decision.delayMs) + " ms (attempt " +
+            std::to_string(decision.streak) + ")");
+  scheduleBackoff(record);
+  return true;
+}
+
+constexpr int64_t kHookTimeoutMs = 30000;
+
+// The hook runs once the exit is committed, detached, with the exit in its
+// environment. It never blocks the loop: the reaper collects it, and a hook
+// still running after 30 s is killed with its process group.
+void Daemon::runExitHook(const ShipRecord& record) {
+  const std::string& command = record.spec.onExit.empty() ? config_.defaultOnExit : record.spec.onExit;
+  const ExitStatus& exit = record.exit;
+  std::vector<std::string> envStrings = {
+      std::string("PATH=") + kShipPath,
+      "KEELAN_SHIP=" + record.spec.name,
+      "KEELAN_PID=" + std::to_string(record.pid),
+      "KEELAN_EXIT_CODE=" + (exit.kind == ExitStatus::Kind::exited ? std::to_string(exit.code) : std::string()),
+      "KEELAN_SIGNAL=" + (exit.kind == ExitStatus::Kind::signaled ? signalName(exit.signal) : std::string()),
+      "KEELAN_STATUS=" + std::string(statusName(record.status)),
+      "KEELAN_BASE_DIRECTORY=" + config_.paths.base};
+  std::vector<char*> envp;
+  for (auto& entry : envStrings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  std::string shell = "/bin/sh", flag = "-c", body = command;
+  char* argv[] = {shell.data(), flag.data(), body.data(), nullptr};
+  uv_stdio_container_t stdio[3];
+  for (auto& slot : stdio) {
+    slot.flags = UV_INHERIT_FD;
+    slot.data.fd = devNull_;
+  }
+  uv_process_options_t options{};
+  options.file = argv[0];
+  options.args = argv;
+  options.env = envp.data();
+  options.cwd = config_.paths.base.c_str();
+  options.flags = UV_PROCESS_DETACHED;
+  options.stdio_count = 3;
+  options.stdio = stdio;
+  auto* process = new uv_process_t;
+  int rc = uv_spawn(&loop_, process, &options);
+  if (rc != 0) {
+    log_.error("on-exit hook for ship " + record.spec.name + " cannot start: " + uv_strerror(rc));
+  } else {
+    hooks_[process->pid] = {record.spec.name, monotonicMs() + kHookTimeoutMs};
+  }
+  closeAndDelete(process);  // our reaper, not libuv, collects it
+}
+
+void Daemon::killOverdueHooks() {
+  int64_t now = monotonicMs();
+  for (auto& [pid, hook] : hooks_)
+    if (hook.second != 0 && now > hook.second) {
+      log_.warn("on-exit hook for ship " + hook.first + " ran over 30 s; killing it");
+      kill(-pid, SIGKILL);
+      hook.second = 0;
+    }
+}
+
+void Daemon::scheduleBackoff(const ShipRecord& record) {
+  backoffQueue_.emplace(record.nextAttemptMs, record.spec.name);
+  armBackoffTimer();
+}
+
+void Daemon::cancelBackoff(ShipRecord& record) {
+  for (auto it = backoffQueue_.begin(); it != backoffQueue_.end(); ++it)
+    if (it->second == record.spec.name) {
+      backoffQueue_.erase(it);
+      break;
+    }
+}
+
+void Daemon::armBackoffTimer() {
+  if (backoffTimer_ == nullptr || shuttingDown_) return;
+  if (backoffQueue_.empty()) {
+    uv_timer_stop(backoffTimer_);
+    return;
+  }
+  int64_t wait = std::max<int64_t>(0, backoffQueue_.begin()->first - wallClockMs());
+  uv_timer_start(backoffTimer_, [](uv_timer_t* h) { static_cast<Daemon*>(h->data)->restartDue(); },
+                 static_cast<uint64_t>(wait), 0);
+}
+
+void Daemon::restartDue() {
+  int64_t now = wallClockMs();
+  while (!backoffQueue_.empty() && backoffQueue_.begin()->first <= now) {
+    std::string name = backoffQueue_.begin()->second;
+    backoffQueue_.erase(backoffQueue_.begin());
+    ShipRecord* record = find(name);
+    if (record == nullptr || record->status != ShipStatus::backoff) continue;
+    record->restarts += 1;
+    log_.info("restarting ship " + name + " (restart " + std::to_string(record->restarts) + ")");
+    deploy(PendingReply{0, nullptr}, record->spec);
+  }
+  armBackoffTimer();
 }
 
 void Daemon::apply(ShipRecord& record, const Transition& transition) {
@@ -896,7 +1039,7 @@ ShipRecord* Daemon::find(const std::string& name) {
 }
 
 json Daemon::countsByStatus() const {
-  json counts = {{"running", 0}, {"stopped", 0}, {"failed", 0}, {"lost", 0}};
+  json counts = {{"running", 0}, {"stopped", 0}, {"failed", 0}, {"lost", 0}, {"backoff", 0}};
   for (const auto& [name, record] : ships_) counts[statusName(record.status)] = counts[statusName(record.status)].get<int>() + 1;
   return counts;
 }
@@ -922,7 +1065,8 @@ void Daemon::opList(const PendingReply& to, const json& body) {
   bool all = optionalBool(body, "all", false);
   json ships = json::array();
   for (const auto& [name, record] : ships_)
-    if (all || record.status == ShipStatus::running) ships.push_back(shipRecordToJson(record));
+    if (all || record.status == ShipStatus::running || record.status == ShipStatus::backoff)
+      ships.push_back(shipRecordToJson(record));
   deliver([this, to, ships = std::move(ships)] { reply(to, {{"ships", ships}}); });
 }
 
@@ -978,13 +1122,21 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
   ShipRecord& record = it->second;
   if (record.status == ShipStatus::running)
     return replyError(to, errc::already_running, "ship '" + spec.name + "' is already running");
+  bool automatic = to.clientId == 0;
+  if (record.status == ShipStatus::backoff && !automatic) {
+    // A deploy by hand replaces the pending restart and starts a new streak.
+    cancelBackoff(record);
+    record.restartStreak = 0;
+  }
   record.spec = spec;
+  stopRequested_.erase(spec.name);
   pid_t pid = 0;
   std::string error = spawn(spec, pid);
   std::string now = nowIso();
   if (!error.empty()) {
     apply(record, onSpawnFailed(record, error, now));
     log_.warn("ship " + spec.name + " failed to spawn: " + error);
+    if (automatic) applyRestartPolicy(record, 0);
     deliver([this, to, error] { replyError(to, errc::spawn_failed, error); });
     return;
   }
@@ -1115,8 +1267,16 @@ void Daemon::opStop(const PendingReply& to, const json& body) {
   StopRequest request;
   request.reply = to;
   request.names = names;
-  for (const auto& name : names)
-    if (find(name)->status == ShipStatus::running) request.remaining.insert(name);
+  for (const auto& name : names) {
+    ShipRecord* record = find(name);
+    if (record->status == ShipStatus::running) request.remaining.insert(name);
+    if (record->status == ShipStatus::backoff) {
+      cancelBackoff(*record);
+      apply(*record, onRestartCancelled(*record, nowIso()));
+      log_.info("ship " + name + ": pending restart cancelled");
+      onStopped(name);
+    }
+  }
   request.removeAfter = false;
   stopShips(std::move(request), signal, timeoutMs);
 }
@@ -1125,6 +1285,7 @@ void Daemon::stopShips(StopRequest request, int signal, int64_t timeoutMs) {
   auto owned = std::make_unique<StopRequest>(std::move(request));
   StopRequest* stop = owned.get();
   for (const auto& name : stop->remaining) {
+    stopRequested_.insert(name);
     ShipRecord* record = find(name);
     log_.info("stopping ship " + name + " pid=" + std::to_string(record->pid) + " with " + signalName(signal));
     if (!signalShip(*record, signal)) log_.warn("cannot signal ship " + name + ": " + strerror(errno));
@@ -1207,7 +1368,8 @@ void Daemon::opWait(const PendingReply& to, const json& body) {
   std::string name = requireString(body, "name");
   ShipRecord* record = find(name);
   if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
-  if (record->status != ShipStatus::running) {
+  // A ship in backoff has not stopped for good: wait on.
+  if (record->status != ShipStatus::running && record->status != ShipStatus::backoff) {
     json ship = shipRecordToJson(*record);
     deliver([this, to, ship] { reply(to, {{"ship", ship}}); });
     return;
@@ -1222,6 +1384,11 @@ void Daemon::opRemove(const PendingReply& to, const json& body) {
   if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
   if (record->status == ShipStatus::running && !force)
     return replyError(to, errc::already_running, "ship '" + name + "' is running; stop it first or use --force");
+  if (record->status == ShipStatus::backoff) {
+    cancelBackoff(*record);
+    apply(*record, onRestartCancelled(*record, nowIso()));
+    onStopped(name);
+  }
   StopRequest request;
   request.reply = to;
   request.names = {name};
@@ -1311,7 +1478,7 @@ void Daemon::beginShutdown(const char* why) {
   flush();
   for (auto* handle : {sigchld_, sigterm_, sigint_, sighup_})
     if (handle != nullptr) closeAndDelete(handle);
-  for (auto* timer : {safetyNet_, health_, restartTimer_})
+  for (auto* timer : {safetyNet_, health_, restartTimer_, backoffTimer_})
     if (timer != nullptr) closeAndDelete(timer);
   if (flusher_ != nullptr) closeAndDelete(flusher_);
   std::vector<std::string> watched;
@@ -1349,6 +1516,7 @@ std::string encodeReexecConfig(const DaemonConfig& config) {
               {"pidFileFd", config.inheritedPidFileFd},
               {"restarts", config.restarts},
               {"socketGroup", config.socketGroup},
+              {"defaultOnExit", config.defaultOnExit},
               {"format", 1}};
   return out.dump();
 }
@@ -1373,6 +1541,7 @@ std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
     // from an older daemon during an upgrade.
     config.restarts = in.value("restarts", 1);
     config.socketGroup = in.value("socketGroup", std::string());
+    config.defaultOnExit = in.value("defaultOnExit", std::string());
     return "";
   } catch (const std::exception& e) {
     return e.what();

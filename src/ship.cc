@@ -1,11 +1,53 @@
 #include "keelan/ship.h"
 
+#include "keelan/time_util.h"
+
 #include <algorithm>
 #include <stdexcept>
 
 namespace keelan {
 
 using nlohmann::json;
+
+std::optional<RestartPolicy> parseRestartPolicy(const std::string& text) {
+  RestartPolicy policy;
+  std::string mode = text.substr(0, text.find(':'));
+  if (mode == "no") policy.mode = RestartPolicy::Mode::no;
+  else if (mode == "on-failure") policy.mode = RestartPolicy::Mode::onFailure;
+  else if (mode == "always") policy.mode = RestartPolicy::Mode::always;
+  else return std::nullopt;
+  if (text.size() > mode.size()) {
+    if (policy.mode == RestartPolicy::Mode::no) return std::nullopt;
+    std::string max = text.substr(mode.size() + 1);
+    if (max.empty() || max.size() > 6 || max.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    policy.maxAttempts = std::stoi(max);
+    if (policy.maxAttempts < 1) return std::nullopt;
+  }
+  return policy;
+}
+
+std::string restartPolicyText(const RestartPolicy& policy) {
+  std::string text = policy.mode == RestartPolicy::Mode::no        ? "no"
+                     : policy.mode == RestartPolicy::Mode::always ? "always"
+                                                                   : "on-failure";
+  if (policy.maxAttempts > 0) text += ":" + std::to_string(policy.maxAttempts);
+  return text;
+}
+
+RestartDecision decideRestart(const RestartPolicy& policy, const ExitStatus& exit, uint64_t streak, int64_t runMs) {
+  RestartDecision decision;
+  if (policy.mode == RestartPolicy::Mode::no) return decision;
+  // An unknown status (an adopted ship) counts as a failure.
+  if (policy.mode == RestartPolicy::Mode::onFailure && exit.success()) return decision;
+  if (runMs >= kBackoffResetAfterMs) streak = 0;
+  if (policy.maxAttempts > 0 && streak >= static_cast<uint64_t>(policy.maxAttempts)) return decision;
+  decision.restart = true;
+  decision.streak = streak + 1;
+  decision.delayMs = kBackoffFirstMs;
+  for (uint64_t i = 0; i < streak && decision.delayMs < kBackoffCapMs; ++i) decision.delayMs *= 2;
+  decision.delayMs = std::min(decision.delayMs, kBackoffCapMs);
+  return decision;
+}
 
 std::string validateShipName(const std::string& name) {
   if (name.empty()) return "ship name is empty";
@@ -61,6 +103,13 @@ ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
       spec.cwd = value.is_null() ? "" : stringField(object, "cwd");
     } else if (key == "user") {
       spec.user = value.is_null() ? "" : stringField(object, "user");
+    } else if (key == "onExit") {
+      spec.onExit = value.is_null() ? "" : stringField(object, "onExit");
+    } else if (key == "restart") {
+      if (value.is_null()) continue;
+      auto policy = parseRestartPolicy(stringField(object, "restart"));
+      if (!policy) throw std::invalid_argument("field 'restart' must be no, on-failure[:MAX] or always[:MAX]");
+      spec.restart = *policy;
     } else if (key == "command") {
       if (!value.is_array()) throw std::invalid_argument("field 'command' must be an array of strings");
       for (const auto& arg : value) {
@@ -86,6 +135,8 @@ json shipSpecToJson(const ShipSpec& spec) {
   out["root"] = spec.root.empty() ? json(nullptr) : json(spec.root);
   out["cwd"] = spec.cwd.empty() ? json(nullptr) : json(spec.cwd);
   out["user"] = spec.user.empty() ? json(nullptr) : json(spec.user);
+  out["restart"] = restartPolicyText(spec.restart);
+  out["onExit"] = spec.onExit.empty() ? json(nullptr) : json(spec.onExit);
   return out;
 }
 
@@ -95,12 +146,13 @@ const char* statusName(ShipStatus status) {
     case ShipStatus::stopped: return "stopped";
     case ShipStatus::failed: return "failed";
     case ShipStatus::lost: return "lost";
+    case ShipStatus::backoff: return "backoff";
   }
   return "lost";
 }
 
 std::optional<ShipStatus> parseStatus(const std::string& text) {
-  for (auto status : {ShipStatus::running, ShipStatus::stopped, ShipStatus::failed, ShipStatus::lost})
+  for (auto status : {ShipStatus::running, ShipStatus::stopped, ShipStatus::failed, ShipStatus::lost, ShipStatus::backoff})
     if (text == statusName(status)) return status;
   return std::nullopt;
 }
@@ -169,13 +221,17 @@ json shipRecordToJson(const ShipRecord& record) {
   out["lastCheckedAt"] = orNull(record.lastCheckedAt);
   out["deployCount"] = record.deployCount;
   out["runCount"] = record.runCount;
+  out["restarts"] = record.restarts;
+  out["restartStreak"] = record.restartStreak;
+  out["nextAttemptAt"] = record.status == ShipStatus::backoff ? json(isoTime(record.nextAttemptMs)) : json(nullptr);
+  out["nextAttemptMs"] = record.nextAttemptMs;
   return out;
 }
 
 ShipRecord shipRecordFromJson(const json& in) {
   ShipRecord record;
   json specPart = json::object();
-  for (const char* field : {"root", "cwd", "env", "command", "user"})
+  for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit"})
     if (in.contains(field)) specPart[field] = in[field];
   record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
   record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);
@@ -192,6 +248,9 @@ ShipRecord shipRecordFromJson(const json& in) {
   record.lastCheckedAt = stringOrEmpty(in, "lastCheckedAt");
   record.deployCount = counterField(in, "deployCount");
   record.runCount = counterField(in, "runCount");
+  record.restarts = counterField(in, "restarts");
+  record.restartStreak = counterField(in, "restartStreak");
+  record.nextAttemptMs = static_cast<int64_t>(std::min<uint64_t>(counterField(in, "nextAttemptMs"), uint64_t{1} << 50));
   return record;
 }
 
@@ -235,6 +294,7 @@ Transition onSpawned(ShipRecord& record, pid_t pid, uint64_t startTime, const st
   switch (record.status) {
     case ShipStatus::running:
       return refuse(record, "spawned");
+    case ShipStatus::backoff:
     case ShipStatus::stopped:
     case ShipStatus::failed:
     case ShipStatus::lost:
@@ -250,6 +310,7 @@ Transition onSpawned(ShipRecord& record, pid_t pid, uint64_t startTime, const st
       record.error.clear();
       record.adopted = false;
       record.lastCheckedAt.clear();
+      record.nextAttemptMs = 0;
       record.deployCount += 1;
       return accept("deployed");
   }
@@ -260,6 +321,7 @@ Transition onSpawnFailed(ShipRecord& record, const std::string& error, const std
   switch (record.status) {
     case ShipStatus::running:
       return refuse(record, "spawn_failed");
+    case ShipStatus::backoff:
     case ShipStatus::stopped:
     case ShipStatus::failed:
     case ShipStatus::lost: {
@@ -300,6 +362,7 @@ Transition onExited(ShipRecord& record, const ExitStatus& exit, const std::strin
     }
     case ShipStatus::stopped:
     case ShipStatus::failed:
+    case ShipStatus::backoff:
       return refuse(record, "exited");
   }
   return refuse(record, "exited");
@@ -315,9 +378,44 @@ Transition onAdopted(ShipRecord& record, const std::string& at) {
       return accept("adopted");
     case ShipStatus::stopped:
     case ShipStatus::failed:
+    case ShipStatus::backoff:
       return refuse(record, "adopted");
   }
   return refuse(record, "adopted");
+}
+
+Transition onBackoff(ShipRecord& record, int64_t nextAttemptMs, uint64_t streak) {
+  switch (record.status) {
+    case ShipStatus::stopped:
+    case ShipStatus::failed:
+      record.status = ShipStatus::backoff;
+      record.nextAttemptMs = nextAttemptMs;
+      record.restartStreak = streak;
+      return accept("backoff");
+    case ShipStatus::running:
+    case ShipStatus::lost:
+    case ShipStatus::backoff:
+      return refuse(record, "backoff");
+  }
+  return refuse(record, "backoff");
+}
+
+Transition onRestartCancelled(ShipRecord& record, const std::string& at) {
+  switch (record.status) {
+    case ShipStatus::backoff:
+      record.status = record.error.empty() ? ShipStatus::stopped : ShipStatus::failed;
+      record.nextAttemptMs = 0;
+      record.restartStreak = 0;
+      record.stoppedReason = "pending restart cancelled";
+      record.lastCheckedAt = at;
+      return accept("stopped");
+    case ShipStatus::running:
+    case ShipStatus::stopped:
+    case ShipStatus::failed:
+    case ShipStatus::lost:
+      return refuse(record, "restart_cancelled");
+  }
+  return refuse(record, "restart_cancelled");
 }
 
 }  // namespace keelan

@@ -1,5 +1,6 @@
 #include "keelan/time_util.h"
 
+#include <cstdio>
 #include <ctime>
 
 namespace keelan {
@@ -24,6 +25,17 @@ std::string isoTime(int64_t epochMs) {
   size_t n = strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &parts);
   snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(epochMs % 1000));
   return buffer;
+}
+
+int64_t parseIsoTime(const std::string& text) {
+  tm parts{};
+  int millis = 0;
+  if (text.size() != 24 || sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &parts.tm_year, &parts.tm_mon,
+                                  &parts.tm_mday, &parts.tm_hour, &parts.tm_min, &parts.tm_sec, &millis) != 7)
+    return -1;
+  parts.tm_year -= 1900;
+  parts.tm_mon -= 1;
+  return int64_t{timegm(&parts)} * 1000 + millis;
 }
 
 }  // namespace keelan

@@ -13,6 +13,8 @@ struct DaemonConfig {
   // With a group: the socket is 0660 and its directory 0750, owned by it,
   // and the group's members may connect. Empty: root and our uid only.
   std::string socketGroup;
+  // Run after every ship exit that has no --on-exit of its own; empty: none.
+  std::string defaultOnExit;
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;

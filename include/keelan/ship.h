@@ -15,6 +15,31 @@
 
 namespace keelan {
 
+// What to do when a ship exits on its own. MAX caps the automatic restarts
+// in a row (0: no cap); a run of 60 s or more starts the count afresh.
+struct RestartPolicy {
+  enum class Mode { no, onFailure, always };
+  Mode mode = Mode::no;
+  int maxAttempts = 0;
+  bool operator==(const RestartPolicy&) const = default;
+};
+// "no", "on-failure", "on-failure:3", "always", "always:5".
+std::optional<RestartPolicy> parseRestartPolicy(const std::string& text);
+std::string restartPolicyText(const RestartPolicy& policy);
+
+inline constexpr int64_t kBackoffFirstMs = 1000;
+inline constexpr int64_t kBackoffCapMs = 300000;
+inline constexpr int64_t kBackoffResetAfterMs = 60000;
+
+struct RestartDecision {
+  bool restart = false;
+  int64_t delayMs = 0;
+  uint64_t streak = 0;  // restarts in a row, this one included
+};
+// Pure: whether a ship that just ended (after running runMs) is restarted,
+// and after how long: 1 s, doubling, capped at 5 min.
+RestartDecision decideRestart(const RestartPolicy& policy, const ExitStatus& exit, uint64_t streak, int64_t runMs);
+
 struct ShipSpec {
   std::string name;
   std::string root;  // empty: no chroot
@@ -22,6 +47,8 @@ struct ShipSpec {
   std::map<std::string, std::string> env;
   std::vector<std::string> command;
   std::string user;  // empty: the daemon's own user
+  RestartPolicy restart;
+  std::string onExit;  // shell command run after each exit is committed; empty: none
 };
 
 // Returns an error message, empty when valid.
@@ -33,7 +60,7 @@ std::string validateShipSpec(const ShipSpec& spec);
 ShipSpec shipSpecFromJson(const nlohmann::json& json, const std::string& name);
 nlohmann::json shipSpecToJson(const ShipSpec& spec);
 
-enum class ShipStatus { running, stopped, failed, lost };
+enum class ShipStatus { running, stopped, failed, lost, backoff };
 const char* statusName(ShipStatus status);
 std::optional<ShipStatus> parseStatus(const std::string& text);
 
@@ -64,6 +91,9 @@ struct ShipRecord {
   std::string lastCheckedAt;
   uint64_t deployCount = 0;
   uint64_t runCount = 0;  // runs appended to the history so far
+  uint64_t restarts = 0;       // automatic restarts, all time
+  uint64_t restartStreak = 0;  // automatic restarts in a row
+  int64_t nextAttemptMs = 0;   // with backoff: when, in wall-clock ms
 };
 
 nlohmann::json shipRecordToJson(const ShipRecord& record);
@@ -86,5 +116,9 @@ Transition onSpawnFailed(ShipRecord& record, const std::string& error, const std
 Transition onExited(ShipRecord& record, const ExitStatus& exit, const std::string& source,
                     const std::string& reason, const std::string& at);
 Transition onAdopted(ShipRecord& record, const std::string& at);
+// stopped/failed -> backoff: a restart is due at nextAttemptMs.
+Transition onBackoff(ShipRecord& record, int64_t nextAttemptMs, uint64_t streak);
+// backoff -> stopped: `keelan stop` or `rm` cancelled the pending restart.
+Transition onRestartCancelled(ShipRecord& record, const std::string& at);
 
 }  // namespace keelan

@@ -41,7 +41,7 @@ TEST_F(DaemonLifecycle, StartStatusStop) {
   EXPECT_EQ(s["pidFile"], base_ + "/run/monitor-daemon.pid");
   EXPECT_TRUE(s["uptimeSeconds"].is_number());
   EXPECT_LE(s["recentLog"].size(), 3u);
-  EXPECT_EQ(s["ships"], (nlohmann::json{{"running", 0}, {"stopped", 0}, {"failed", 0}, {"lost", 0}}));
+  EXPECT_EQ(s["ships"], (nlohmann::json{{"running", 0}, {"stopped", 0}, {"failed", 0}, {"lost", 0}, {"backoff", 0}}));
 
   Result stopped = keelan({"daemon", "stop"});
   EXPECT_EQ(stopped.code, 0);

@@ -30,7 +30,9 @@ TEST(ShipSpec, FromJsonRejectsWrongTypesAndUnknownFields) {
 }
 
 TEST(ShipSpec, Validation) {
-  ShipSpec spec{"n", "", "", {}, {"/bin/true"}, ""};
+  ShipSpec spec;
+  spec.name = "n";
+  spec.command = {"/bin/true"};
   EXPECT_EQ(validateShipSpec(spec), "");
   ShipSpec noCommand = spec;
   noCommand.command.clear();
@@ -48,7 +50,9 @@ TEST(ShipSpec, Validation) {
 
 ShipRecord fresh() {
   ShipRecord record;
-  record.spec = {"web", "/r", "", {}, {"/bin/httpd"}, ""};
+  record.spec.name = "web";
+  record.spec.root = "/r";
+  record.spec.command = {"/bin/httpd"};
   return record;
 }
 
@@ -131,6 +135,62 @@ TEST(ShipRecord, JsonRoundTrip) {
   EXPECT_EQ(out["coreDumped"], true);
   ShipRecord back = shipRecordFromJson(out);
   EXPECT_EQ(shipRecordToJson(back), out);
+}
+
+}  // namespace
+}  // namespace keelan
+
+namespace keelan {
+namespace {
+
+TEST(RestartPolicy, ParseAndPrint) {
+  for (const char* text : {"no", "on-failure", "on-failure:3", "always", "always:10"})
+    EXPECT_EQ(restartPolicyText(*parseRestartPolicy(text)), text);
+  for (const char* bad : {"", "yes", "on-failure:", "on-failure:0", "on-failure:-1", "no:3", "always:x", "always:9999999"})
+    EXPECT_FALSE(parseRestartPolicy(bad).has_value()) << bad;
+}
+
+TEST(RestartPolicy, DecisionsAndBackoff) {
+  RestartPolicy onFailure3 = *parseRestartPolicy("on-failure:3");
+  EXPECT_FALSE(decideRestart(onFailure3, ExitStatus::exited(0), 0, 10).restart);
+  auto first = decideRestart(onFailure3, ExitStatus::exited(1), 0, 10);
+  EXPECT_TRUE(first.restart);
+  EXPECT_EQ(first.delayMs, 1000);
+  EXPECT_EQ(first.streak, 1u);
+  EXPECT_EQ(decideRestart(onFailure3, ExitStatus::exited(1), 1, 10).delayMs, 2000);
+  EXPECT_EQ(decideRestart(onFailure3, ExitStatus::signaled(9, false), 2, 10).delayMs, 4000);
+  EXPECT_FALSE(decideRestart(onFailure3, ExitStatus::exited(1), 3, 10).restart) << "MAX reached";
+  EXPECT_TRUE(decideRestart(onFailure3, ExitStatus{}, 0, 10).restart) << "unknown counts as a failure";
+  // A long run starts the count afresh.
+  auto fresh = decideRestart(onFailure3, ExitStatus::exited(1), 3, kBackoffResetAfterMs);
+  EXPECT_TRUE(fresh.restart);
+  EXPECT_EQ(fresh.delayMs, 1000);
+  RestartPolicy always = *parseRestartPolicy("always");
+  EXPECT_TRUE(decideRestart(always, ExitStatus::exited(0), 0, 10).restart);
+  EXPECT_EQ(decideRestart(always, ExitStatus::exited(0), 30, 10).delayMs, kBackoffCapMs);
+  EXPECT_EQ(decideRestart(always, ExitStatus::exited(0), 1000, 10).delayMs, kBackoffCapMs);
+  EXPECT_FALSE(decideRestart(RestartPolicy{}, ExitStatus::exited(1), 0, 10).restart);
+}
+
+TEST(StateMachine, BackoffThenRestartOrCancel) {
+  ShipRecord record;
+  record.spec.name = "b";
+  record.spec.command = {"/bin/false"};
+  ASSERT_TRUE(onSpawned(record, 5, 5, "b", "t").accepted);
+  ASSERT_TRUE(onExited(record, ExitStatus::exited(1), "waitpid", "", "t").accepted);
+  Transition backoff = onBackoff(record, 12345, 1);
+  ASSERT_TRUE(backoff.accepted);
+  EXPECT_EQ(backoff.event, "backoff");
+  EXPECT_EQ(record.status, ShipStatus::backoff);
+  EXPECT_EQ(shipRecordToJson(record)["nextAttemptAt"], "1970-01-01T00:00:12.345Z");
+  EXPECT_FALSE(onExited(record, ExitStatus::exited(1), "waitpid", "", "t").accepted);
+  EXPECT_FALSE(onBackoff(record, 1, 1).accepted);
+  ShipRecord cancelled = record;
+  ASSERT_TRUE(onRestartCancelled(cancelled, "t").accepted);
+  EXPECT_EQ(cancelled.status, ShipStatus::stopped);
+  ASSERT_TRUE(onSpawned(record, 6, 6, "b", "t").accepted);
+  EXPECT_EQ(record.deployCount, 2u);
+  EXPECT_EQ(record.nextAttemptMs, 0);
 }
 
 }  // namespace

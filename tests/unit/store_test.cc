@@ -21,7 +21,9 @@ class StoreTest : public ::testing::Test {
   }
   static ShipRecord record(const std::string& name) {
     ShipRecord r;
-    r.spec = {name, "/r", "", {}, {"/bin/true"}, ""};
+    r.spec.name = name;
+    r.spec.root = "/r";
+    r.spec.command = {"/bin/true"};
     return r;
   }
   std::string dir_;
