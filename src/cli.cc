@@ -49,6 +49,7 @@ struct DaemonOptions {
   bool intervalGiven = false;
   std::string socketGroup;
   std::string onExit;
+  std::string metricsAddress;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -70,6 +71,7 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   config.intervalSeconds = options.interval;
   config.socketGroup = options.socketGroup;
   config.defaultOnExit = options.onExit;
+  config.metricsAddress = options.metricsAddress;
   config.foreground = options.foreground;
   config.selfExe = selfExecutable();
   return config;
@@ -355,7 +357,8 @@ json readShipFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail(kExitUsage, "cannot read ship file " + path + ": " + strerror(errno));
   json parsed = json::parse(in, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object()) fail(kExitUsage, "ship file " + path + " is not a JSON object");
+  if (parsed.is_discarded()) fail(kExitUsage, "ship file " + path + " is not valid JSON");
+  if (!parsed.is_object()) fail(kExitUsage, "ship file " + path + " is not a JSON object");
   return parsed;
 }
 
@@ -386,7 +389,8 @@ int deployCommand(const DeployOptions& o) {
     try {
       ShipSpec spec = shipSpecFromJson(ship, o.name);
       spec.name = o.name;
-      if (auto e = validateShipSpec(spec); !e.empty()) fail(kExitUsage, e);
+      bool amending = o.command.empty() && o.file.empty();
+      if (auto e = validateShipSpec(spec); !e.empty() && !(amending && spec.command.empty())) fail(kExitUsage, e);
     } catch (const std::invalid_argument& e) {
       fail(kExitUsage, e.what());
     }
@@ -394,6 +398,8 @@ int deployCommand(const DeployOptions& o) {
   DaemonClient client = connectStartingIfNeeded(paths);
   json request = {{"op", "deploy"}, {"name", o.name}, {"replace", o.replace}};
   if (!ship.is_null()) request["ship"] = ship;
+  // Flags without a command or a file amend the last definition.
+  if (flagsGiven && o.command.empty() && o.file.empty()) request["merge"] = true;
   auto response = client.call(request);
   if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
   if (!response->value("ok", false) && errorCode(*response) == errc::not_found && ship.is_null()) {
@@ -406,7 +412,14 @@ int deployCommand(const DeployOptions& o) {
     response = client.call(request);
     if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
   }
-  if (!response->value("ok", false)) fail(codeFor(*response), errorText(*response));
+  if (!response->value("ok", false)) {
+    // With --wait, a spawn that failed ends like `keelan wait` on it.
+    if (o.wait && errorCode(*response) == errc::spawn_failed) {
+      std::cerr << "keelan: " << errorText(*response) << "\n";
+      return 127;
+    }
+    fail(codeFor(*response), errorText(*response));
+  }
   const json& record = (*response)["ship"];
   std::cout << "deployed " << o.name << " (pid " << record["processId"] << ")\n";
   if (!o.wait) return kExitOk;
@@ -453,6 +466,7 @@ int psCommand(bool all, bool asJson) {
 }
 
 int inspectCommand(const std::string& name, bool asJson) {
+  if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
   json response = callOrFail(client, {{"op", "inspect"}, {"name", name}});
   const json& ship = response["ship"];
@@ -508,6 +522,7 @@ int printWaitResult(const std::string& name, const json& ship, bool asJson) {
 // A restart of the daemon closes our connection: reconnect and ask again
 // (for up to 30 s), so `wait` outlives daemon restarts.
 int waitCommand(const std::string& name, bool asJson) {
+  if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
   std::string socketPath = clientSocket(basePaths());
   DaemonClient client = connectOrFail(socketPath);
   for (;;) {
@@ -545,6 +560,7 @@ int stopCommand(const std::vector<std::string>& names, const std::string& signal
 }
 
 int rmCommand(const std::string& name, bool force) {
+  if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
   callOrFail(client, {{"op", "rm"}, {"name", name}, {"force", force}});
   std::cout << "removed " << name << "\n";
@@ -613,6 +629,7 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option("--socket-group", options.socketGroup,
                       "let this group's members use the socket (0660, directory 0750); it grants root-equivalent power");
   command->add_option("--on-exit", options.onExit, "shell command run after each ship exit (ships may override)");
+  command->add_option("--metrics-address", options.metricsAddress, "serve Prometheus metrics at http://HOST:PORT/metrics");
 }
 
 }  // namespace
@@ -658,7 +675,8 @@ int runCli(int argc, char** argv) {
   deployCmd->add_option("name", deploy.name, "ship name")->required();
   deployCmd->add_option("--root", deploy.root, "chroot directory");
   deployCmd->add_option("--cwd", deploy.cwd, "working directory (inside the root)");
-  deployCmd->add_option("--env", deploy.env, "KEY=VALUE for the ship's environment (repeatable)");
+  deployCmd->add_option("--env", deploy.env, "KEY=VALUE for the ship's environment (repeatable)")
+      ->allow_extra_args(false);  // one value each, so "--env A=1 -- cmd" ends at --
   deployCmd->add_option("--user", deploy.user, "run as this user (root daemon only)");
   deployCmd->add_option("--file", deploy.file, "ship file (JSON)");
   deployCmd->add_option("--restart", deploy.restart, "no (default), on-failure[:MAX] or always[:MAX]");
@@ -709,6 +727,15 @@ int runCli(int argc, char** argv) {
   rm->add_option("name", name, "ship name")->required();
   rm->add_flag("--force,-f", force, "stop it first if it runs");
   rm->callback([&] { action = [&] { return rmCommand(name, force); }; });
+
+  auto* metrics = app.add_subcommand("metrics", "the daemon's metrics, in Prometheus text format");
+  metrics->callback([&] {
+    action = [] {
+      DaemonClient client = connectOrFail(clientSocket(basePaths()));
+      std::cout << callOrFail(client, {{"op", "metrics"}})["text"].get<std::string>();
+      return kExitOk;
+    };
+  });
 
   auto* events = app.add_subcommand("events", "stream state changes");
   events->add_flag("--json", asJson, "one JSON object per line");

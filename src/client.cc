@@ -91,7 +91,9 @@ std::optional<nlohmann::json> DaemonClient::receive(int timeoutMs) {
 }
 
 std::optional<nlohmann::json> DaemonClient::call(const nlohmann::json& request, int timeoutMs) {
-  if (!send(request)) return std::nullopt;
+  // Even when sending fails the daemon may have said why before closing
+  // (permission denied, request too large): read that.
+  send(request);
   return receive(timeoutMs);
 }
 

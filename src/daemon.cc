@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include <csignal>
 #include <cstring>
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "keelan/logger.h"
+#include "keelan/metrics.h"
 #include "keelan/pidfd.h"
 #include "keelan/pidfile.h"
 #include "keelan/proc_info.h"
@@ -134,6 +137,7 @@ struct Client {
   int64_t partialSince = 0;  // when an unfinished line started, 0 if none
   bool subscribed = false;
   bool closing = false;
+  bool paused = false;  // not read while its replies pile up
 };
 
 struct PendingReply {
@@ -173,6 +177,7 @@ class Daemon {
   std::string listen();
   void loadAndRecover();
   void failStart(const std::string& message);
+  std::string lockDataDirectory();
 
   // reaping and store
   void reap();
@@ -192,6 +197,9 @@ class Daemon {
   // clients
   void onConnection(int status);
   void onRead(Client& client, ssize_t nread, const uv_buf_t* buf);
+  void startReading(Client& client);
+  void processInput(Client& client);
+  void onWritten(uint64_t clientId);
   bool peerAllowed(const ucred& peer) const;
   void handleLine(Client& client, const std::string& line);
   void send(uint64_t clientId, const json& message);
@@ -200,8 +208,10 @@ class Daemon {
     if (!response.contains("ok")) response["ok"] = true;
     send(to.clientId, response);
   }
+  // Every reply, errors included, waits behind what was decided before it,
+  // so replies on one connection keep their order.
   void replyError(const PendingReply& to, const char* code, const std::string& message) {
-    send(to.clientId, errorResponse(to.requestId, {code, message}));
+    deliver([this, to, response = errorResponse(to.requestId, {code, message})] { send(to.clientId, response); });
   }
   void closeClient(Client& client);
   void sweepStalledClients();
@@ -227,6 +237,9 @@ class Daemon {
   void cancelBackoff(ShipRecord& record);
   void armBackoffTimer();
   void runExitHook(const ShipRecord& record);
+  std::string renderMetrics() const;
+  std::string listenMetrics();
+  void serveMetrics(uv_stream_t* server);
   void killOverdueHooks();
   void restartDue();
   void escalate(StopRequest* request);
@@ -243,6 +256,7 @@ class Daemon {
   std::string bootId_;
   int64_t startedMs_ = 0;
   gid_t socketGid_ = static_cast<gid_t>(-1);
+  int dataLockFd_ = -1;
   pid_t self_ = 0;
   int devNull_ = -1;
 
@@ -265,6 +279,14 @@ class Daemon {
   std::set<std::string> stopRequested_;
   // Running on-exit hooks: pid -> (ship, deadline in monotonic ms).
   std::unordered_map<pid_t, std::pair<std::string, int64_t>> hooks_;
+
+  struct Counters {
+    uint64_t spawns = 0, spawnFailures = 0, restarts = 0;
+    uint64_t exitsZero = 0, exitsNonZero = 0, exitsSignal = 0, exitsUnknown = 0;
+  } counters_;
+  Histogram exitToCommit_, commitDuration_;
+  double lastHealthCheckSeconds_ = 0;
+  uv_tcp_t* metricsServer_ = nullptr;
   uint64_t restartRequester_ = 0;
   int64_t restartRequestedMs_ = 0;
   bool shuttingDown_ = false;
@@ -286,6 +308,20 @@ class Daemon {
 };
 
 // ---------------------------------------------------------------- start-up
+
+std::string Daemon::lockDataDirectory() {
+  if (config_.inheritedDataLockFd >= 0) {
+    dataLockFd_ = config_.inheritedDataLockFd;
+    fcntl(dataLockFd_, F_SETFD, FD_CLOEXEC);
+    return "";
+  }
+  std::string path = config_.paths.dataDir + "/daemon.lock";
+  dataLockFd_ = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (dataLockFd_ < 0) return "cannot open " + path + ": " + strerror(errno);
+  if (flock(dataLockFd_, LOCK_EX | LOCK_NB) != 0)
+    return "already running: another daemon uses the database in " + config_.paths.dataDir;
+  return "";
+}
 
 void Daemon::failStart(const std::string& message) {
   log_.error(message);
@@ -379,6 +415,11 @@ int Daemon::run() {
     return 1;
   }
   if (lock.replacedStale) log_.warn("replaced a stale PID file " + config_.paths.pidFile);
+  // One daemon per database, whatever --pid-file says: a lock beside it.
+  if (auto e = lockDataDirectory(); !e.empty()) {
+    failStart(e);
+    return 1;
+  }
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     failStart(std::string("cannot become a child subreaper: ") + strerror(errno));
     return 1;
@@ -431,6 +472,16 @@ int Daemon::run() {
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
     return 1;
+  }
+
+  if (!config_.metricsAddress.empty()) {
+    if (auto e = listenMetrics(); !e.empty()) {
+      failStart(e);
+      beginShutdown("start-up failure");
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      uv_loop_close(&loop_);
+      return 1;
+    }
   }
 
   // libuv's signal pipe can drop a wake-up under load; a slow timer drains
@@ -546,12 +597,14 @@ void Daemon::reap() {
       byPid_.erase(known);
       ShipRecord* record = find(name);
       if (record != nullptr && record->pid == pid && record->status == ShipStatus::running) {
+        auto seen = std::chrono::steady_clock::now();
         finishExit(*record, exitFromSiginfo(info), "waitpid", "");
         // Durable before the zombie goes: a crash here leaves the zombie,
         // whose status the next daemon reads through a pidfd, so no exact
         // status is ever lost between reaping and committing.
         flush();
         if (!batch_.empty()) break;  // cannot commit: keep the zombie, retry on the next tick
+        exitToCommit_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - seen).count());
       }
     } else if (auto hook = hooks_.find(pid); hook != hooks_.end()) {
       ExitStatus exit = exitFromSiginfo(info);
@@ -577,9 +630,16 @@ void Daemon::reap() {
 
 void Daemon::finishExit(ShipRecord& record, const ExitStatus& exit, const std::string& source,
                         const std::string& reason) {
-  Transition t = onExited(record, exit, source, reason, nowIso());
+  Transition t = onExited(record, exit, source,
+                          reason.empty() && stopRequested_.count(record.spec.name) ? "stopped by request" : reason,
+                          nowIso());
   apply(record, t);
   if (!t.accepted) return;
+  switch (exit.kind) {
+    case ExitStatus::Kind::exited: ++(exit.code == 0 ? counters_.exitsZero : counters_.exitsNonZero); break;
+    case ExitStatus::Kind::signaled: ++counters_.exitsSignal; break;
+    case ExitStatus::Kind::unknown: ++counters_.exitsUnknown; break;
+  }
   log_.info("ship " + record.spec.name + " pid=" + std::to_string(record.pid) + " stopped: " + exit.describe() +
             (reason.empty() ? "" : " (" + reason + ")"));
   unwatch(record.spec.name);
@@ -696,6 +756,7 @@ void Daemon::restartDue() {
     ShipRecord* record = find(name);
     if (record == nullptr || record->status != ShipStatus::backoff) continue;
     record->restarts += 1;
+    ++counters_.restarts;
     log_.info("restarting ship " + name + " (restart " + std::to_string(record->restarts) + ")");
     deploy(PendingReply{0, nullptr}, record->spec);
   }
@@ -724,7 +785,9 @@ void Daemon::deliver(std::function<void()> notice) {
 
 void Daemon::flush() {
   if (!batch_.empty()) {
+    auto started = std::chrono::steady_clock::now();
     std::string error = store_.commit(batch_);
+    commitDuration_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (!error.empty()) {
       // Keep the batch and its notices; the next loop turn retries.
       log_.error("cannot commit ship records: " + error);
@@ -815,6 +878,12 @@ void Daemon::unwatch(const std::string& name) {
 // The fallback for ships without a pidfd: O(adopted ships), writes only on
 // a change.
 void Daemon::healthCheck() {
+  auto started = std::chrono::steady_clock::now();
+  struct Timer {
+    std::chrono::steady_clock::time_point from;
+    double& into;
+    ~Timer() { into = std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count(); }
+  } timer{started, lastHealthCheckSeconds_};
   std::vector<std::string> names;
   for (auto& [name, watch] : adopted_)
     if (watch->pidfd < 0) names.push_back(name);
@@ -867,8 +936,12 @@ void Daemon::onConnection(int status) {
     closeClient(*raw);
     return;
   }
+  startReading(*raw);
+}
+
+void Daemon::startReading(Client& client) {
   uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&raw->pipe),
+      reinterpret_cast<uv_stream_t*>(&client.pipe),
       [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
         buf->base = new char[suggested];
         buf->len = suggested;
@@ -906,8 +979,21 @@ void Daemon::onRead(Client& client, ssize_t nread, const uv_buf_t* buf) {
   }
   if (client.closing) return;
   client.input.append(buf->base, static_cast<size_t>(nread));
+  processInput(client);
+}
+
+// Handles the complete lines buffered so far. A client whose replies pile
+// up (it does not read them) is paused: neither read nor served until its
+// queue drains, so no client makes the daemon buffer without bound.
+void Daemon::processInput(Client& client) {
+  auto* stream = reinterpret_cast<uv_stream_t*>(&client.pipe);
   size_t start = 0;
-  for (;;) {
+  while (!client.closing) {
+    if (uv_stream_get_write_queue_size(stream) > kWriteHighWater) {
+      if (!client.paused) uv_read_stop(stream);
+      client.paused = true;
+      break;
+    }
     size_t newline = client.input.find('\n', start);
     if (newline == std::string::npos) break;
     std::string line = client.input.substr(start, newline - start);
@@ -915,20 +1001,26 @@ void Daemon::onRead(Client& client, ssize_t nread, const uv_buf_t* buf) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     handleLine(client, line);
-    if (client.closing) return;
   }
+  if (client.closing) return;
   client.input.erase(0, start);
-  if (client.input.size() > kMaxRequestBytes) {
+  if (client.input.size() > kMaxRequestBytes && client.input.find('\n') == std::string::npos) {
     send(client.id, errorResponse(nullptr, {errc::request_too_large, "request line exceeds 1 MiB"}));
     closeClient(client);
     return;
   }
   client.partialSince = client.input.empty() ? 0 : (client.partialSince ? client.partialSince : monotonicMs());
-  // A client that does not read its replies stops being read.
-  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&client.pipe)) > kWriteHighWater) {
-    log_.warn("client " + std::to_string(client.id) + " reads too slowly; dropping it");
-    closeClient(client);
-  }
+}
+
+// A paused client resumes once its queue has drained to half the mark.
+void Daemon::onWritten(uint64_t clientId) {
+  auto it = clients_.find(clientId);
+  if (it == clients_.end() || !it->second->paused || it->second->closing) return;
+  Client& client = *it->second;
+  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&client.pipe)) > kWriteHighWater / 2) return;
+  client.paused = false;
+  processInput(client);
+  if (!client.paused && !client.closing) startReading(client);
 }
 
 void Daemon::sweepStalledClients() {
@@ -939,7 +1031,8 @@ void Daemon::sweepStalledClients() {
       stalled.push_back(client.get());
   for (Client* client : stalled) {
     log_.warn("client " + std::to_string(client->id) + " stalled mid-request; dropping it");
-    send(client->id, errorResponse(nullptr, {errc::invalid_request, "request not finished within 10 s"}));
+    send(client->id, errorResponse(nullptr, {errc::invalid_request, "request not finished within " +
+                                                                       std::to_string(kStallTimeoutMs) + " ms"}));
     closeClient(*client);
   }
 }
@@ -957,12 +1050,18 @@ void Daemon::send(uint64_t clientId, const json& message) {
   struct WriteRequest {
     uv_write_t request;
     std::string data;
+    uint64_t clientId;
   };
   auto* request = new WriteRequest;
   request->data = encodeLine(message);
+  request->clientId = clientId;
   uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
-  int rc = uv_write(&request->request, stream, &buf, 1, [](uv_write_t* r, int) {
-    delete reinterpret_cast<WriteRequest*>(r);
+  int rc = uv_write(&request->request, stream, &buf, 1, [](uv_write_t* r, int status) {
+    auto* written = reinterpret_cast<WriteRequest*>(r);
+    uint64_t id = written->clientId;
+    auto* self = static_cast<Daemon*>(r->handle->loop->data);
+    delete written;
+    if (status == 0) self->onWritten(id);
   });
   if (rc != 0) {
     delete request;
@@ -1000,7 +1099,7 @@ void Daemon::handleLine(Client& client, const std::string& line) {
   json id;
   auto request = parseRequest(line, error, id);
   if (!request) {
-    send(client.id, errorResponse(id, error));
+    deliver([this, clientId = client.id, response = errorResponse(id, error)] { send(clientId, response); });
     return;
   }
   PendingReply to{client.id, request->id};
@@ -1011,7 +1110,7 @@ void Daemon::handleLine(Client& client, const std::string& line) {
   const std::string& op = request->op;
   const json& body = request->body;
   try {
-    if (op == "ping") reply(to, {{"pid", self_}, {"version", kVersion}});
+    if (op == "ping") deliver([this, to] { reply(to, {{"pid", self_}, {"version", kVersion}}); });
     else if (op == "status") opStatus(to);
     else if (op == "deploy") opDeploy(to, body);
     else if (op == "list") opList(to, body);
@@ -1021,9 +1120,10 @@ void Daemon::handleLine(Client& client, const std::string& line) {
     else if (op == "rm") opRemove(to, body);
     else if (op == "events") opEvents(client, to);
     else if (op == "restart") opRestart(client, to, body);
+    else if (op == "metrics") deliver([this, to] { reply(to, {{"text", renderMetrics()}}); });
     else replyError(to, errc::unknown_op, "unknown op '" + op + "'");
   } catch (const ProtocolError& e) {
-    send(client.id, errorResponse(request->id, e));
+    replyError(to, e.code.c_str(), e.message);
   } catch (const std::invalid_argument& e) {
     replyError(to, errc::invalid_argument, e.what());
   } catch (const json::exception& e) {
@@ -1089,7 +1189,19 @@ void Daemon::opDeploy(const PendingReply& to, const json& body) {
   if (auto e = validateShipName(name); !e.empty()) return replyError(to, errc::invalid_argument, e);
   ShipSpec spec;
   ShipRecord* existing = find(name);
-  if (body.contains("ship") && !body["ship"].is_null()) {
+  if (body.contains("ship") && !body["ship"].is_null() && optionalBool(body, "merge", false)) {
+    // Flags given without a command override the last definition.
+    if (existing == nullptr)
+      return replyError(to, errc::not_found, "ship '" + name + "' was never deployed; give a command or a ship file");
+    json merged = shipSpecToJson(existing->spec);
+    merged.erase("name");
+    for (auto& [key, value] : body["ship"].items()) {
+      if (key == "env" && value.is_object() && merged["env"].is_object()) merged["env"].update(value);
+      else merged[key] = value;
+    }
+    spec = shipSpecFromJson(merged, name);
+    spec.name = name;
+  } else if (body.contains("ship") && !body["ship"].is_null()) {
     spec = shipSpecFromJson(body["ship"], name);
     spec.name = name;
   } else if (existing != nullptr) {
@@ -1135,6 +1247,7 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
   std::string now = nowIso();
   if (!error.empty()) {
     apply(record, onSpawnFailed(record, error, now));
+    ++counters_.spawnFailures;
     log_.warn("ship " + spec.name + " failed to spawn: " + error);
     if (automatic) applyRestartPolicy(record, 0);
     deliver([this, to, error] { replyError(to, errc::spawn_failed, error); });
@@ -1144,6 +1257,7 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
   if (auto stat = readProcStat(pid)) startTime = stat->startTime;
   if (record.pid > 0) sessionOwner_.erase(record.pid);
   apply(record, onSpawned(record, pid, startTime, bootId_, now));
+  ++counters_.spawns;
   byPid_[pid] = spec.name;
   sessionOwner_[pid] = spec.name;
   log_.info("ship " + spec.name + " deployed pid=" + std::to_string(pid));
@@ -1160,9 +1274,15 @@ std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
     if (!isExecutableFile(inside + program))
       return "command " + program + " is not an executable file" + (spec.root.empty() ? "" : " inside root " + spec.root);
   } else if (program.find('/') == std::string::npos && !spec.root.empty()) {
+    auto custom = spec.env.find("PATH");
+    std::string path = custom != spec.env.end() ? custom->second : kShipPath;
     bool found = false;
-    for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"})
-      if (isExecutableFile(inside + dir + "/" + program)) found = true;
+    for (size_t start = 0; start <= path.size() && !found;) {
+      size_t end = std::min(path.find(':', start), path.size());
+      std::string dir = path.substr(start, end - start);
+      if (!dir.empty() && isExecutableFile(inside + dir + "/" + program)) found = true;
+      start = end + 1;
+    }
     if (!found) return "command " + program + " not found in the PATH inside root " + spec.root;
   }
   std::string cwd = spec.cwd;
@@ -1350,7 +1470,7 @@ void Daemon::onStopped(const std::string& name) {
         byPid_.erase(record->pid);
         sessionOwner_.erase(record->pid);
         ships_.erase(n);
-        batch_.removes.push_back(n);
+        batch_.remove(n);
         log_.info("ship " + n + " removed");
         json event = {{"event", "removed"}, {"ship", n}, {"at", nowIso()}, {"record", ships.back()}};
         deliver([this, event] {
@@ -1397,9 +1517,129 @@ void Daemon::opRemove(const PendingReply& to, const json& body) {
   stopShips(std::move(request), SIGTERM, optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000);
 }
 
-void Daemon::opEvents(Client& client, const PendingReply& to) {
-  client.subscribed = true;
-  deliver([this, to] { reply(to, {{"subscribed", true}}); });
+// The subscription starts in order with the replies: events decided before
+// it are not sent to it.
+void Daemon::opEvents(Client&, const PendingReply& to) {
+  deliver([this, to] {
+    auto it = clients_.find(to.clientId);
+    if (it == clients_.end()) return;
+    it->second->subscribed = true;
+    reply(to, {{"subscribed", true}});
+  });
+}
+
+// ---------------------------------------------------------------- metrics
+
+std::string Daemon::renderMetrics() const {
+  std::string out;
+  std::vector<std::pair<Labels, double>> byStatus;
+  json counts = countsByStatus();
+  for (auto& [status, count] : counts.items()) byStatus.push_back({{{"status", status}}, count.get<double>()});
+  renderFamily(out, "keelan_ships", "gauge", "Ships by status.", byStatus);
+  renderValue(out, "keelan_adopted_ships", "gauge", "Running ships the daemon watches but does not parent.",
+              static_cast<double>(adopted_.size()));
+  renderValue(out, "keelan_spawns_total", "counter", "Ships spawned.", static_cast<double>(counters_.spawns));
+  renderValue(out, "keelan_spawn_failures_total", "counter", "Spawns that failed.",
+              static_cast<double>(counters_.spawnFailures));
+  renderFamily(out, "keelan_exits_total", "counter", "Ship exits by kind.",
+               {{{{"kind", "zero"}}, static_cast<double>(counters_.exitsZero)},
+                {{{"kind", "nonzero"}}, static_cast<double>(counters_.exitsNonZero)},
+                {{{"kind", "signal"}}, static_cast<double>(counters_.exitsSignal)},
+                {{{"kind", "unknown"}}, static_cast<double>(counters_.exitsUnknown)}});
+  renderValue(out, "keelan_restarts_total", "counter", "Automatic restarts by policy.",
+              static_cast<double>(counters_.restarts));
+  renderValue(out, "keelan_orphans_reaped_total", "counter", "Orphaned descendants reaped as subreaper.",
+              static_cast<double>(strangersReaped_));
+  exitToCommit_.render(out, "keelan_exit_to_commit_seconds", "From seeing an exit to its durable record.");
+  commitDuration_.render(out, "keelan_lmdb_commit_seconds", "LMDB write transaction commits.");
+  renderValue(out, "keelan_health_check_seconds", "gauge", "Duration of the last health-check cycle.",
+              lastHealthCheckSeconds_);
+  renderValue(out, "keelan_client_connections", "gauge", "Open client connections.",
+              static_cast<double>(clients_.size()));
+  long pages = 0, resident = 0;
+  if (FILE* statm = fopen("/proc/self/statm", "re")) {
+    if (fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(statm);
+  }
+  renderValue(out, "keelan_resident_memory_bytes", "gauge", "Daemon resident set size.",
+              static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  renderValue(out, "keelan_uptime_seconds", "gauge", "Seconds since the daemon (re)started.",
+              static_cast<double>(monotonicMs() - startedMs_) / 1000.0);
+  return out;
+}
+
+std::string Daemon::listenMetrics() {
+  const std::string& address = config_.metricsAddress;
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return "--metrics-address must be HOST:PORT, got '" + address + "'";
+  std::string host = address.substr(0, colon);
+  int port = atoi(address.c_str() + colon + 1);
+  sockaddr_in addr{};
+  if (port <= 0 || port > 65535 || uv_ip4_addr(host.c_str(), port, &addr) != 0)
+    return "--metrics-address must be IPv4-HOST:PORT, got '" + address + "'";
+  metricsServer_ = new uv_tcp_t;
+  uv_tcp_init(&loop_, metricsServer_);
+  metricsServer_->data = this;
+  int rc = uv_tcp_bind(metricsServer_, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(metricsServer_), 64, [](uv_stream_t* server, int status) {
+      if (status == 0) static_cast<Daemon*>(server->data)->serveMetrics(server);
+    });
+  if (rc != 0) return "cannot serve metrics on " + address + ": " + uv_strerror(rc);
+  return "";
+}
+
+// A minimal HTTP/1.0 responder: reads the request head, answers, closes.
+void Daemon::serveMetrics(uv_stream_t* server) {
+  struct Connection {
+    uv_tcp_t tcp;
+    Daemon* daemon;
+    std::string request, response;
+    uv_write_t write;
+  };
+  auto* c = new Connection;
+  c->daemon = this;
+  uv_tcp_init(&loop_, &c->tcp);
+  c->tcp.data = c;
+  auto closeConnection = [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); };
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), closeConnection);
+    return;
+  }
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->tcp),
+      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+        buf->base = new char[suggested];
+        buf->len = suggested;
+      },
+      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+        auto* conn = static_cast<Connection*>(stream->data);
+        auto done = [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); };
+        if (nread > 0) conn->request.append(buf->base, static_cast<size_t>(nread));
+        delete[] buf->base;
+        bool complete = conn->request.find("\r\n\r\n") != std::string::npos ||
+                        conn->request.find("\n\n") != std::string::npos;
+        if (nread < 0 || conn->request.size() > 8192) {
+          uv_close(reinterpret_cast<uv_handle_t*>(stream), done);
+          return;
+        }
+        if (!complete) return;
+        uv_read_stop(stream);
+        bool metrics = conn->request.rfind("GET /metrics ", 0) == 0 || conn->request.rfind("GET /metrics\r", 0) == 0;
+        std::string body = metrics ? conn->daemon->renderMetrics() : "not found\n";
+        conn->response = std::string(metrics ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.0 404 Not Found\r\n") +
+                         "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        uv_buf_t out = uv_buf_init(conn->response.data(), static_cast<unsigned>(conn->response.size()));
+        conn->write.data = conn;
+        if (uv_write(&conn->write, stream, &out, 1, [](uv_write_t* w, int) {
+              auto* cn = static_cast<Connection*>(w->data);
+              uv_close(reinterpret_cast<uv_handle_t*>(&cn->tcp), [](uv_handle_t* h) {
+                delete static_cast<Connection*>(h->data);
+              });
+            }) != 0)
+          uv_close(reinterpret_cast<uv_handle_t*>(stream), done);
+      });
 }
 
 // ---------------------------------------------------------------- in-place restart
@@ -1444,10 +1684,15 @@ void Daemon::execInPlace() {
   next.inheritedPidFileFd = pidFile_.fd();
   next.readyFd = -1;
   next.restarts = config_.restarts + 1;
+  next.inheritedDataLockFd = dataLockFd_;
+  fcntl(dataLockFd_, F_SETFD, 0);
   std::string encoded = encodeReexecConfig(next);
   log_.info("re-executing " + config_.selfExe);
-  std::vector<char*> argv = {config_.selfExe.data(), const_cast<char*>(kDaemonReexecVerb), encoded.data(), nullptr};
+  setenv(kReexecConfigVariable, encoded.c_str(), 1);
+  std::vector<char*> argv = {config_.selfExe.data(), const_cast<char*>(kDaemonReexecVerb), nullptr};
   execv(config_.selfExe.c_str(), argv.data());
+  unsetenv(kReexecConfigVariable);
+  fcntl(dataLockFd_, F_SETFD, FD_CLOEXEC);
   // Still here: the exec failed. Carry on as we were.
   log_.error("in-place restart failed: cannot execute " + config_.selfExe + ": " + strerror(errno));
   fcntl(listenFd, F_SETFD, FD_CLOEXEC);
@@ -1467,6 +1712,7 @@ void Daemon::beginShutdown(const char* why) {
   shuttingDown_ = true;
   log_.info(std::string("received ") + why + ", shutting down");
   if (server_ != nullptr) closeAndDelete(server_);
+  if (metricsServer_ != nullptr) closeAndDelete(metricsServer_);
   unlink(config_.paths.socket.c_str());
   for (auto& [name, to] : waiters_) replyError(to, errc::shutting_down, "the daemon is shutting down");
   waiters_.clear();
@@ -1514,9 +1760,11 @@ std::string encodeReexecConfig(const DaemonConfig& config) {
               {"selfExe", config.selfExe},
               {"listenFd", config.inheritedListenFd},
               {"pidFileFd", config.inheritedPidFileFd},
+              {"dataLockFd", config.inheritedDataLockFd},
               {"restarts", config.restarts},
               {"socketGroup", config.socketGroup},
               {"defaultOnExit", config.defaultOnExit},
+              {"metricsAddress", config.metricsAddress},
               {"format", 1}};
   return out.dump();
 }
@@ -1540,8 +1788,10 @@ std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
     // Fields added later are optional, so a newer binary can take over
     // from an older daemon during an upgrade.
     config.restarts = in.value("restarts", 1);
+    config.inheritedDataLockFd = in.value("dataLockFd", -1);
     config.socketGroup = in.value("socketGroup", std::string());
     config.defaultOnExit = in.value("defaultOnExit", std::string());
+    config.metricsAddress = in.value("metricsAddress", std::string());
     return "";
   } catch (const std::exception& e) {
     return e.what();

@@ -1,6 +1,7 @@
 #include "keelan/daemonize.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <cstring>
 
 #include "keelan/logger.h"
+#include "keelan/paths.h"
+#include "keelan/time_util.h"
 
 namespace keelan {
 
@@ -57,6 +60,8 @@ StartResult startDetachedDaemon(DaemonConfig config) {
     if (daemon != 0) _exit(daemon < 0 ? 1 : 0);
     umask(022);
     if (chdir("/") != 0) _exit(1);
+    // The log's directory may not exist yet; the daemon checks it properly.
+    mkdir(parentDirectory(config.paths.logFile).c_str(), 0755);
     redirectStdio(config.paths.logFile);
     config.readyFd = ready[1];
     config.foreground = false;
@@ -69,7 +74,18 @@ StartResult startDetachedDaemon(DaemonConfig config) {
   std::string text;
   char chunk[512];
   ssize_t n;
-  while ((n = read(ready[0], chunk, sizeof chunk)) != 0) {
+  // A daemon that neither says "ready" nor exits within 30 s has hung.
+  int64_t deadline = monotonicMs() + 30000;
+  for (;;) {
+    pollfd pfd{ready[0], POLLIN, 0};
+    int wait = static_cast<int>(deadline - monotonicMs());
+    if (wait <= 0 || poll(&pfd, 1, wait) == 0) {
+      result.message = "the daemon did not become ready within 30 s; see " + config.paths.logFile;
+      close(ready[0]);
+      return result;
+    }
+    n = read(ready[0], chunk, sizeof chunk);
+    if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
       break;

@@ -15,6 +15,8 @@ struct DaemonConfig {
   std::string socketGroup;
   // Run after every ship exit that has no --on-exit of its own; empty: none.
   std::string defaultOnExit;
+  // HOST:PORT to serve GET /metrics on; empty: not served.
+  std::string metricsAddress;
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;
@@ -24,11 +26,14 @@ struct DaemonConfig {
   // and the locked PID file it keeps across the exec; -1 for none.
   int inheritedListenFd = -1;
   int inheritedPidFileFd = -1;
+  int inheritedDataLockFd = -1;
   int restarts = 0;  // in-place restarts so far
 };
 
-// `keelan __daemon-reexec CONFIG`: how the daemon re-executes itself in place.
+// `keelan __daemon-reexec` with the configuration in KEELAN_REEXEC_CONFIG:
+// how the daemon re-executes itself in place.
 inline constexpr const char* kDaemonReexecVerb = "__daemon-reexec";
+inline constexpr const char* kReexecConfigVariable = "KEELAN_REEXEC_CONFIG";
 std::string encodeReexecConfig(const DaemonConfig& config);
 // Returns an error message, empty on success.
 std::string decodeReexecConfig(const std::string& text, DaemonConfig& config);

@@ -18,7 +18,14 @@ namespace keelan {
 inline constexpr int kSchemaVersion = 1;
 inline constexpr uint64_t kRunHistory = 100;
 
+// Removes are applied before puts and runs, so removing a ship drops its
+// earlier puts from the batch: what is left is what came after the removal.
 struct StoreBatch {
+  void remove(const std::string& name) {
+    std::erase_if(puts, [&](const ShipRecord& r) { return r.spec.name == name; });
+    std::erase_if(runs, [&](const auto& run) { return run.first == name; });
+    removes.push_back(name);
+  }
   std::vector<ShipRecord> puts;
   std::vector<std::pair<std::string, RunRecord>> runs;
   std::vector<std::string> removes;

@@ -5,6 +5,9 @@
 #include "harness.h"
 #include "keelan/time_util.h"
 
+#include <map>
+#include <sstream>
+
 namespace keelan::test {
 namespace {
 
@@ -130,6 +133,101 @@ TEST_F(Operations, FailingHookIsLoggedAndDaemonWideDefaultApplies) {
   }));
   EXPECT_EQ(readFile(base_ + "/default-hook.out"), "SIGKILL\n");
   EXPECT_EQ(keelan({"daemon", "status"}).code, 0);
+}
+
+}  // namespace
+}  // namespace keelan::test
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace keelan::test {
+namespace {
+
+// name{labels} -> value, from the Prometheus text format; fails on a bad line.
+std::map<std::string, double> parseExposition(const std::string& text) {
+  std::map<std::string, double> samples;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t space = line.rfind(' ');
+    EXPECT_NE(space, std::string::npos) << line;
+    if (space == std::string::npos) continue;
+    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return samples;
+}
+
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t length = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string httpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response;
+  char chunk[4096];
+  ssize_t n;
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0) response.append(chunk, static_cast<size_t>(n));
+  close(fd);
+  return response;
+}
+
+TEST_F(Operations, MetricsMatchWhatHappened) {
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
+  waitChild(daemon, 5000);
+  int port = freePort();
+  startDaemon({"--metrics-address", "127.0.0.1:" + std::to_string(port)});
+  int index = 0;
+  for (const char* script : {"exit 0", "exit 0", "exit 4", "kill -9 $$"}) {
+    std::string name = "m" + std::to_string(index++);
+    ASSERT_EQ(deploySh(name, script).code, 0);
+    keelan({"wait", name});
+  }
+  EXPECT_EQ(keelan({"deploy", "nope", "--root", base_ + "/missing", "--", "/bin/sh"}).code, 1);
+  Result text = keelan({"metrics"});
+  ASSERT_EQ(text.code, 0);
+  auto metrics = parseExposition(text.out);
+  EXPECT_EQ(metrics["keelan_spawns_total"], 4);
+  EXPECT_EQ(metrics["keelan_spawn_failures_total"], 1);
+  EXPECT_EQ(metrics["keelan_exits_total{kind=\"zero\"}"], 2);
+  EXPECT_EQ(metrics["keelan_exits_total{kind=\"nonzero\"}"], 1);
+  EXPECT_EQ(metrics["keelan_exits_total{kind=\"signal\"}"], 1);
+  EXPECT_EQ(metrics["keelan_ships{status=\"stopped\"}"], 4);
+  EXPECT_EQ(metrics["keelan_ships{status=\"failed\"}"], 1);
+  EXPECT_EQ(metrics["keelan_exit_to_commit_seconds_count"], 4);
+  EXPECT_GT(metrics["keelan_lmdb_commit_seconds_count"], 0);
+  EXPECT_GT(metrics["keelan_resident_memory_bytes"], 0);
+  EXPECT_TRUE(metrics.count("keelan_uptime_seconds"));
+
+  std::string response = httpGet(port, "/metrics");
+  ASSERT_EQ(response.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << response;
+  auto served = parseExposition(response.substr(response.find("\r\n\r\n") + 4));
+  EXPECT_EQ(served["keelan_spawns_total"], 4);
+  EXPECT_EQ(httpGet(port, "/other").rfind("HTTP/1.0 404", 0), 0u);
+  EXPECT_EQ(keelan({"daemon", "start", "--metrics-address", "nonsense"}).code, 1);
 }
 
 }  // namespace

@@ -138,7 +138,7 @@ TEST_F(Ships, StopEscalatesToSigkillForAShipIgnoringSigterm) {
   }));
   Result s = keelan({"stop", "stubborn", "--timeout", "1"});
   EXPECT_EQ(s.code, 0) << s.err;
-  EXPECT_EQ(s.out, "stubborn killed by signal 9 (SIGKILL)\n");
+  EXPECT_EQ(s.out, "stubborn killed by signal 9 (SIGKILL) (stopped by request)\n");
   EXPECT_NE(readFile(base_ + "/logs/monitor-daemon.log").find("did not stop in time; sending SIGKILL"), std::string::npos);
 }
 
@@ -396,6 +396,54 @@ TEST_F(Ships, GarbageOnTheSocketGetsErrorsAndTheDaemonServesOn) {
   auto big = rawExchange(std::string(2 << 20, 'x'), 1);
   ASSERT_EQ(big.size(), 1u);
   EXPECT_EQ(nlohmann::json::parse(big[0])["error"]["code"], "request_too_large");
+  EXPECT_EQ(keelan({"daemon", "status"}).code, 0);
+}
+
+}  // namespace
+}  // namespace keelan::test
+
+namespace keelan::test {
+namespace {
+
+TEST_F(Ships, PipelinedRepliesKeepTheirOrder) {
+  std::string lines;
+  for (int i = 0; i < 16; ++i) {
+    nlohmann::json request = {{"op", "deploy"}, {"id", i}, {"name", "same"},
+                              {"ship", {{"root", root_}, {"command", {"/bin/sleep", "1000"}}}}};
+    lines += request.dump() + "\n";
+  }
+  lines += "{\"op\":\"ping\",\"id\":16}\n";
+  auto replies = rawExchange(lines, 17);
+  ASSERT_EQ(replies.size(), 17u);
+  for (int i = 0; i < 17; ++i) EXPECT_EQ(nlohmann::json::parse(replies[static_cast<size_t>(i)])["id"], i);
+  EXPECT_EQ(nlohmann::json::parse(replies[0])["ok"], true);
+  EXPECT_EQ(nlohmann::json::parse(replies[1])["error"]["code"], "already_running");
+}
+
+TEST_F(Ships, ARemovedShipStaysRemovedAcrossRestarts) {
+  // A change and the removal committed in one transaction: removal wins.
+  auto replies = rawExchange(
+      "{\"op\":\"deploy\",\"id\":1,\"name\":\"ghost\",\"ship\":{\"command\":[\"/nonexistent\"]}}\n"
+      "{\"op\":\"rm\",\"id\":2,\"name\":\"ghost\"}\n",
+      2);
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(replies[1])["ok"], true) << replies[1];
+  ASSERT_EQ(keelan({"daemon", "restart", "--cold"}).code, 0);
+  EXPECT_EQ(keelan({"inspect", "ghost"}).code, 1);
+}
+
+TEST_F(Ships, FlagsWithoutACommandAmendTheLastDefinition) {
+  ASSERT_EQ(deploySh("amend", "exit $CODE", {"--env", "CODE=3"}).code, 0);
+  EXPECT_EQ(keelan({"wait", "amend"}).code, 3);
+  Result r = keelan({"deploy", "amend", "--env", "CODE=4", "--wait"});
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_EQ(keelan({"deploy", "sf", "--wait", "--", "/nonexistent"}).code, 127);
+}
+
+TEST_F(Ships, OneDaemonPerDatabaseWhateverThePidFile) {
+  Result second = keelan({"daemon", "start", "--pid-file", base_ + "/other.pid", "--socket", base_ + "/other.sock"});
+  EXPECT_EQ(second.code, 1);
+  EXPECT_NE(second.err.find("already running"), std::string::npos) << second.err;
   EXPECT_EQ(keelan({"daemon", "status"}).code, 0);
 }
 
