@@ -18,6 +18,7 @@
 #include "keelan/daemon.h"
 #include "keelan/daemonize.h"
 #include "keelan/exit_status.h"
+#include "keelan/log_rotation.h"
 #include "keelan/paths.h"
 #include "keelan/pidfile.h"
 #include "keelan/proc_info.h"
@@ -50,6 +51,8 @@ struct DaemonOptions {
   std::string socketGroup;
   std::string onExit;
   std::string metricsAddress;
+  std::string maxLogSize;
+  int maxLogFiles = 5;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -72,6 +75,12 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   config.socketGroup = options.socketGroup;
   config.defaultOnExit = options.onExit;
   config.metricsAddress = options.metricsAddress;
+  if (!options.maxLogSize.empty()) {
+    auto size = parseSize(options.maxLogSize);
+    if (!size) fail(kExitUsage, "--max-log-size: '" + options.maxLogSize + "' is not a size such as 10M");
+    config.maxLogSize = *size;
+  }
+  config.maxLogFiles = options.maxLogFiles;
   config.foreground = options.foreground;
   config.selfExe = selfExecutable();
   return config;
@@ -346,7 +355,8 @@ DaemonClient connectStartingIfNeeded(const Paths& paths) {
 }
 
 struct DeployOptions {
-  std::string name, root, cwd, file, user, restart, onExit;
+  std::string name, root, cwd, file, user, restart, onExit, maxLogSize;
+  int maxLogFiles = 0;
   std::vector<std::string> env, command;
   bool replace = false, wait = false;
 };
@@ -367,7 +377,7 @@ int deployCommand(const DeployOptions& o) {
   Paths paths = basePaths();
   std::string cwd = currentDirectory();
   bool flagsGiven = !o.root.empty() || !o.cwd.empty() || !o.env.empty() || !o.command.empty() || !o.user.empty() ||
-                    !o.restart.empty() || !o.onExit.empty();
+                    !o.restart.empty() || !o.onExit.empty() || !o.maxLogSize.empty() || o.maxLogFiles > 0;
   if (!o.restart.empty() && !parseRestartPolicy(o.restart))
     fail(kExitUsage, "--restart: '" + o.restart + "' is not no, on-failure[:MAX] or always[:MAX]");
   json ship;
@@ -379,6 +389,8 @@ int deployCommand(const DeployOptions& o) {
     if (!o.user.empty()) ship["user"] = o.user;
     if (!o.restart.empty()) ship["restart"] = o.restart;
     if (!o.onExit.empty()) ship["onExit"] = o.onExit;
+    if (!o.maxLogSize.empty()) ship["maxLogSize"] = o.maxLogSize;
+    if (o.maxLogFiles > 0) ship["maxLogFiles"] = o.maxLogFiles;
     if (!o.command.empty()) ship["command"] = o.command;
     for (const auto& pair : o.env) {
       size_t eq = pair.find('=');
@@ -591,7 +603,15 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
   Paths paths = basePaths();
   std::string path = stderrLog ? paths.shipErrLog(name) : paths.shipOutLog(name);
   if (access(path.c_str(), R_OK) != 0) fail(kExitFailed, "no logs for ship '" + name + "' (" + path + ": " + strerror(errno) + ")");
-  for (const auto& line : lastLines(path, static_cast<size_t>(lines))) std::cout << line << "\n";
+  // The newest lines, reaching back into rotated files (NAME.out.log.1, .2, ...) as needed.
+  std::vector<std::string> shown = lastLines(path, static_cast<size_t>(lines));
+  for (int n = 1; shown.size() < static_cast<size_t>(lines); ++n) {
+    std::string rotated = path + "." + std::to_string(n);
+    if (access(rotated.c_str(), R_OK) != 0) break;
+    std::vector<std::string> older = lastLines(rotated, static_cast<size_t>(lines) - shown.size());
+    shown.insert(shown.begin(), older.begin(), older.end());
+  }
+  for (const auto& line : shown) std::cout << line << "\n";
   std::cout.flush();
   if (!follow) return kExitOk;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -603,6 +623,15 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
     if (n > 0) {
       fwrite(buffer, 1, static_cast<size_t>(n), stdout);
       fflush(stdout);
+      continue;
+    }
+    // Rotated in place by the daemon (its head cut out): the unread bytes
+    // moved back by the block-aligned length that was cut.
+    struct stat now {};
+    off_t offset = lseek(fd, 0, SEEK_CUR);
+    if (fstat(fd, &now) == 0 && now.st_size < offset) {
+      off_t block = now.st_blksize > 0 ? now.st_blksize : 4096;
+      lseek(fd, std::min<off_t>(offset % block, now.st_size), SEEK_SET);
       continue;
     }
     // Rotated away: reopen the new file from its start.
@@ -630,6 +659,9 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
                       "let this group's members use the socket (0660, directory 0750); it grants root-equivalent power");
   command->add_option("--on-exit", options.onExit, "shell command run after each ship exit (ships may override)");
   command->add_option("--metrics-address", options.metricsAddress, "serve Prometheus metrics at http://HOST:PORT/metrics");
+  command->add_option("--max-log-size", options.maxLogSize, "rotate ship logs past this size (e.g. 10M); default: never");
+  command->add_option("--max-log-files", options.maxLogFiles, "rotated ship log files kept (default 5)")
+      ->check(CLI::Range(1, 1000));
 }
 
 }  // namespace
@@ -681,6 +713,9 @@ int runCli(int argc, char** argv) {
   deployCmd->add_option("--file", deploy.file, "ship file (JSON)");
   deployCmd->add_option("--restart", deploy.restart, "no (default), on-failure[:MAX] or always[:MAX]");
   deployCmd->add_option("--on-exit", deploy.onExit, "shell command run after each exit of this ship");
+  deployCmd->add_option("--max-log-size", deploy.maxLogSize, "rotate this ship's logs past this size (e.g. 10M)");
+  deployCmd->add_option("--max-log-files", deploy.maxLogFiles, "rotated log files kept for this ship")
+      ->check(CLI::Range(1, 1000));
   deployCmd->add_flag("--replace", deploy.replace, "stop a running ship of this name first");
   deployCmd->add_flag("--wait", deploy.wait, "wait for the ship to stop and exit with its code");
   deployCmd->add_option("command", deploy.command, "COMMAND [ARG...] after --");

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "keelan/log_rotation.h"
 #include "keelan/logger.h"
 #include "keelan/metrics.h"
 #include "keelan/pidfd.h"
@@ -241,6 +242,7 @@ class Daemon {
   std::string listenMetrics();
   void serveMetrics(uv_stream_t* server);
   void killOverdueHooks();
+  void rotateShipLogs();
   void restartDue();
   void escalate(StopRequest* request);
   bool signalShip(const ShipRecord& record, int signal);
@@ -287,6 +289,8 @@ class Daemon {
   Histogram exitToCommit_, commitDuration_;
   double lastHealthCheckSeconds_ = 0;
   uv_tcp_t* metricsServer_ = nullptr;
+  uv_timer_t* rotation_ = nullptr;
+  std::set<std::string> rotationErrorsLogged_;
   uint64_t restartRequester_ = 0;
   int64_t restartRequestedMs_ = 0;
   bool shuttingDown_ = false;
@@ -495,6 +499,11 @@ int Daemon::run() {
     self->sweepStalledClients();
     self->killOverdueHooks();
   }, 1000, 1000);
+  // Ship logs are checked for size every 5 s, only while some limit is set.
+  rotation_ = new uv_timer_t;
+  uv_timer_init(&loop_, rotation_);
+  rotation_->data = this;
+  uv_timer_start(rotation_, [](uv_timer_t* h) { static_cast<Daemon*>(h->data)->rotateShipLogs(); }, 5000, 5000);
   health_ = new uv_timer_t;
   uv_timer_init(&loop_, health_);
   health_->data = this;
@@ -712,6 +721,19 @@ void Daemon::runExitHook(const ShipRecord& record) {
     hooks_[process->pid] = {record.spec.name, monotonicMs() + kHookTimeoutMs};
   }
   closeAndDelete(process);  // our reaper, not libuv, collects it
+}
+
+void Daemon::rotateShipLogs() {
+  for (const auto& [name, record] : ships_) {
+    uint64_t maxSize = record.spec.maxLogSize > 0 ? record.spec.maxLogSize : config_.maxLogSize;
+    if (maxSize == 0) continue;
+    int maxFiles = record.spec.maxLogFiles > 0 ? record.spec.maxLogFiles : config_.maxLogFiles;
+    for (const std::string& path : {config_.paths.shipOutLog(name), config_.paths.shipErrLog(name)}) {
+      RotationResult result = rotateLogIfLarger(path, maxSize, maxFiles);
+      if (result.rotated) log_.info("rotated " + path);
+      if (!result.error.empty() && rotationErrorsLogged_.insert(path).second) log_.error(result.error);
+    }
+  }
 }
 
 void Daemon::killOverdueHooks() {
@@ -1724,7 +1746,7 @@ void Daemon::beginShutdown(const char* why) {
   flush();
   for (auto* handle : {sigchld_, sigterm_, sigint_, sighup_})
     if (handle != nullptr) closeAndDelete(handle);
-  for (auto* timer : {safetyNet_, health_, restartTimer_, backoffTimer_})
+  for (auto* timer : {safetyNet_, health_, restartTimer_, backoffTimer_, rotation_})
     if (timer != nullptr) closeAndDelete(timer);
   if (flusher_ != nullptr) closeAndDelete(flusher_);
   std::vector<std::string> watched;
@@ -1765,6 +1787,8 @@ std::string encodeReexecConfig(const DaemonConfig& config) {
               {"socketGroup", config.socketGroup},
               {"defaultOnExit", config.defaultOnExit},
               {"metricsAddress", config.metricsAddress},
+              {"maxLogSize", config.maxLogSize},
+              {"maxLogFiles", config.maxLogFiles},
               {"format", 1}};
   return out.dump();
 }
@@ -1792,6 +1816,8 @@ std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
     config.socketGroup = in.value("socketGroup", std::string());
     config.defaultOnExit = in.value("defaultOnExit", std::string());
     config.metricsAddress = in.value("metricsAddress", std::string());
+    config.maxLogSize = in.value("maxLogSize", uint64_t{0});
+    config.maxLogFiles = in.value("maxLogFiles", 5);
     return "";
   } catch (const std::exception& e) {
     return e.what();

@@ -1,5 +1,6 @@
 #include "keelan/ship.h"
 
+#include "keelan/log_rotation.h"
 #include "keelan/time_util.h"
 
 #include <algorithm>
@@ -103,6 +104,19 @@ ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
       spec.cwd = value.is_null() ? "" : stringField(object, "cwd");
     } else if (key == "user") {
       spec.user = value.is_null() ? "" : stringField(object, "user");
+    } else if (key == "maxLogSize") {
+      if (value.is_null()) continue;
+      std::optional<uint64_t> size;
+      if (value.is_number_unsigned()) size = value.get<uint64_t>();
+      else if (value.is_string()) size = parseSize(value.get<std::string>());
+      if (!size || *size == 0 || *size > (uint64_t{1} << 50))
+        throw std::invalid_argument("field 'maxLogSize' must be a size such as 10M or a number of bytes");
+      spec.maxLogSize = *size;
+    } else if (key == "maxLogFiles") {
+      if (value.is_null()) continue;
+      if (!value.is_number_unsigned() || value.get<uint64_t>() < 1 || value.get<uint64_t>() > 1000)
+        throw std::invalid_argument("field 'maxLogFiles' must be an integer from 1 to 1000");
+      spec.maxLogFiles = static_cast<int>(value.get<uint64_t>());
     } else if (key == "onExit") {
       spec.onExit = value.is_null() ? "" : stringField(object, "onExit");
     } else if (key == "restart") {
@@ -137,6 +151,8 @@ json shipSpecToJson(const ShipSpec& spec) {
   out["user"] = spec.user.empty() ? json(nullptr) : json(spec.user);
   out["restart"] = restartPolicyText(spec.restart);
   out["onExit"] = spec.onExit.empty() ? json(nullptr) : json(spec.onExit);
+  out["maxLogSize"] = spec.maxLogSize > 0 ? json(spec.maxLogSize) : json(nullptr);
+  out["maxLogFiles"] = spec.maxLogFiles > 0 ? json(spec.maxLogFiles) : json(nullptr);
   return out;
 }
 
@@ -231,7 +247,7 @@ json shipRecordToJson(const ShipRecord& record) {
 ShipRecord shipRecordFromJson(const json& in) {
   ShipRecord record;
   json specPart = json::object();
-  for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit"})
+  for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit", "maxLogSize", "maxLogFiles"})
     if (in.contains(field)) specPart[field] = in[field];
   record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
   record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);

@@ -17,6 +17,9 @@ struct DaemonConfig {
   std::string defaultOnExit;
   // HOST:PORT to serve GET /metrics on; empty: not served.
   std::string metricsAddress;
+  // Ship log rotation defaults (ships may override): 0 bytes means off.
+  uint64_t maxLogSize = 0;
+  int maxLogFiles = 5;
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;

@@ -49,6 +49,8 @@ struct ShipSpec {
   std::string user;  // empty: the daemon's own user
   RestartPolicy restart;
   std::string onExit;  // shell command run after each exit is committed; empty: none
+  uint64_t maxLogSize = 0;  // rotate the ship's logs past this size; 0: the daemon's default
+  int maxLogFiles = 0;      // rotated files kept; 0: the daemon's default
 };
 
 // Returns an error message, empty when valid.

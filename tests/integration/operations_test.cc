@@ -1,5 +1,7 @@
 // Day-two operations: restart policies with backoff, and exit hooks.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -228,6 +230,40 @@ TEST_F(Operations, MetricsMatchWhatHappened) {
   EXPECT_EQ(served["keelan_spawns_total"], 4);
   EXPECT_EQ(httpGet(port, "/other").rfind("HTTP/1.0 404", 0), 0u);
   EXPECT_EQ(keelan({"daemon", "start", "--metrics-address", "nonsense"}).code, 1);
+}
+
+}  // namespace
+}  // namespace keelan::test
+
+namespace keelan::test {
+namespace {
+
+TEST_F(Operations, ChattyShipLogsStayUnderTheLimitAndLoseNothing) {
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
+  waitChild(daemon, 5000);
+  startDaemon({"--max-log-size", "16K", "--max-log-files", "50"});
+  // 4,000 numbered lines, then block until told to exit.
+  ASSERT_EQ(mkfifo((root_ + "/tmp/done").c_str(), 0666), 0);
+  ASSERT_EQ(deploySh("chatty", "i=0; while [ $i -lt 4000 ]; do echo \"line $i\"; i=$((i+1)); done; read x < /tmp/done").code, 0);
+  std::string log = base_ + "/logs/ships/chatty.out.log";
+  ASSERT_TRUE(eventually([&] { return access((log + ".1").c_str(), F_OK) == 0 && readFile(log).size() < 16384; }, 20000));
+  std::string all;
+  ASSERT_TRUE(eventually([&] {
+    all.clear();
+    for (int n = 50; n >= 1; --n) all += readFile(log + "." + std::to_string(n));
+    all += readFile(log);
+    return all.find("line 3999\n") != std::string::npos;
+  }, 20000));
+  std::string expected;
+  for (int i = 0; i < 4000; ++i) expected += "line " + std::to_string(i) + "\n";
+  EXPECT_EQ(all, expected) << "every byte, in order, across the rotated files";
+  Result tail = keelan({"logs", "chatty", "-n", "2"});
+  EXPECT_EQ(tail.out, "line 3998\nline 3999\n");
+  int gate = open((root_ + "/tmp/done").c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_EQ(write(gate, "x\n", 2), 2);
+  close(gate);
+  EXPECT_EQ(keelan({"wait", "chatty"}).code, 0);
 }
 
 }  // namespace
