@@ -53,6 +53,7 @@ struct DaemonOptions {
   std::string metricsAddress;
   std::string maxLogSize;
   int maxLogFiles = 5;
+  std::string webhook;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -81,6 +82,9 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
     config.maxLogSize = *size;
   }
   config.maxLogFiles = options.maxLogFiles;
+  config.webhookUrl = options.webhook;
+  if (!options.webhook.empty() && options.webhook.rfind("http://", 0) != 0 && options.webhook.rfind("https://", 0) != 0)
+    fail(kExitUsage, "--webhook: '" + options.webhook + "' is not an http:// or https:// URL");
   config.foreground = options.foreground;
   config.selfExe = selfExecutable();
   return config;
@@ -662,6 +666,7 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option("--max-log-size", options.maxLogSize, "rotate ship logs past this size (e.g. 10M); default: never");
   command->add_option("--max-log-files", options.maxLogFiles, "rotated ship log files kept (default 5)")
       ->check(CLI::Range(1, 1000));
+  command->add_option("--webhook", options.webhook, "POST each ship failure's record (JSON) to this URL");
 }
 
 }  // namespace

@@ -39,6 +39,7 @@
 #include "keelan/store.h"
 #include "keelan/time_util.h"
 #include "keelan/version.h"
+#include "keelan/webhook.h"
 
 namespace keelan {
 
@@ -243,6 +244,7 @@ class Daemon {
   void serveMetrics(uv_stream_t* server);
   void killOverdueHooks();
   void rotateShipLogs();
+  void notifyFailure(const ShipRecord& record);
   void restartDue();
   void escalate(StopRequest* request);
   bool signalShip(const ShipRecord& record, int signal);
@@ -440,6 +442,7 @@ int Daemon::run() {
             config_.paths.pidFile + " data=" + config_.paths.dataDir +
             " interval=" + std::to_string(config_.intervalSeconds) + "s");
 
+  if (!config_.webhookUrl.empty()) initWebhooks();
   uv_loop_init(&loop_);
   loop_.data = this;
   auto makeSignal = [this](int signum, uv_signal_cb cb) {
@@ -723,6 +726,20 @@ void Daemon::runExitHook(const ShipRecord& record) {
   closeAndDelete(process);  // our reaper, not libuv, collects it
 }
 
+void Daemon::notifyFailure(const ShipRecord& record) {
+  std::string name = record.spec.name;
+  postWebhook(&loop_, config_.webhookUrl, shipRecordToJson(record).dump(-1, ' ', false, json::error_handler_t::replace),
+              [this, name](const WebhookResult& result) {
+                if (result.delivered) {
+                  log_.info("webhook for ship " + name + " delivered (attempts " + std::to_string(result.attempts) + ")");
+                } else {
+                  log_.warn("webhook for ship " + name + " failed after " + std::to_string(result.attempts) +
+                            " attempts: " +
+                            (result.lastError.empty() ? "HTTP " + std::to_string(result.lastStatus) : result.lastError));
+                }
+              });
+}
+
 void Daemon::rotateShipLogs() {
   for (const auto& [name, record] : ships_) {
     uint64_t maxSize = record.spec.maxLogSize > 0 ? record.spec.maxLogSize : config_.maxLogSize;
@@ -793,6 +810,9 @@ void Daemon::apply(ShipRecord& record, const Transition& transition) {
   batch_.puts.push_back(record);
   if (transition.finishedRun) batch_.runs.emplace_back(record.spec.name, *transition.finishedRun);
   publish(transition.event, record);
+  bool failure = transition.event == "failed" ||
+                 (transition.event == "stopped" && record.exit.known() && !record.exit.success());
+  if (failure && !config_.webhookUrl.empty()) deliver([this, snapshot = record] { notifyFailure(snapshot); });
 }
 
 // Everything a client may learn waits until the batch it depends on is
@@ -1789,6 +1809,7 @@ std::string encodeReexecConfig(const DaemonConfig& config) {
               {"metricsAddress", config.metricsAddress},
               {"maxLogSize", config.maxLogSize},
               {"maxLogFiles", config.maxLogFiles},
+              {"webhookUrl", config.webhookUrl},
               {"format", 1}};
   return out.dump();
 }
@@ -1818,6 +1839,7 @@ std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
     config.metricsAddress = in.value("metricsAddress", std::string());
     config.maxLogSize = in.value("maxLogSize", uint64_t{0});
     config.maxLogFiles = in.value("maxLogFiles", 5);
+    config.webhookUrl = in.value("webhookUrl", std::string());
     return "";
   } catch (const std::exception& e) {
     return e.what();

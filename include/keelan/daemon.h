@@ -20,6 +20,8 @@ struct DaemonConfig {
   // Ship log rotation defaults (ships may override): 0 bytes means off.
   uint64_t maxLogSize = 0;
   int maxLogFiles = 5;
+  // POST each failure's record here (http or https); empty: none.
+  std::string webhookUrl;
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;

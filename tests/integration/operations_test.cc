@@ -1,5 +1,6 @@
 // Day-two operations: restart policies with backoff, and exit hooks.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -264,6 +265,113 @@ TEST_F(Operations, ChattyShipLogsStayUnderTheLimitAndLoseNothing) {
   ASSERT_EQ(write(gate, "x\n", 2), 2);
   close(gate);
   EXPECT_EQ(keelan({"wait", "chatty"}).code, 0);
+}
+
+}  // namespace
+}  // namespace keelan::test
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+namespace keelan::test {
+namespace {
+
+// A tiny HTTP receiver on 127.0.0.1: answers 500 to the first request and
+// 200 afterwards, and keeps every body.
+class Receiver {
+ public:
+  Receiver() {
+    listen_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t length = sizeof addr;
+    getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &length);
+    port_ = ntohs(addr.sin_port);
+    ::listen(listen_, 16);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Receiver() {
+    stop_ = true;
+    thread_.join();
+    close(listen_);
+  }
+  int port() const { return port_; }
+  std::vector<std::string> bodies() {
+    std::lock_guard lock(mutex_);
+    return bodies_;
+  }
+
+ private:
+  void run() {
+    while (!stop_) {
+      pollfd pfd{listen_, POLLIN, 0};
+      if (poll(&pfd, 1, 50) <= 0) continue;
+      int fd = accept(listen_, nullptr, nullptr);
+      if (fd < 0) continue;
+      std::string request;
+      char chunk[4096];
+      size_t need = std::string::npos;
+      while (need == std::string::npos || request.size() < need) {
+        pollfd in{fd, POLLIN, 0};
+        if (poll(&in, 1, 2000) <= 0) break;
+        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0) break;
+        request.append(chunk, static_cast<size_t>(n));
+        size_t head = request.find("\r\n\r\n");
+        size_t lengthAt = request.find("Content-Length: ");
+        if (head != std::string::npos && lengthAt != std::string::npos)
+          need = head + 4 + std::stoul(request.substr(lengthAt + 16));
+      }
+      std::string body = need != std::string::npos ? request.substr(request.find("\r\n\r\n") + 4) : "";
+      bool first;
+      {
+        std::lock_guard lock(mutex_);
+        bodies_.push_back(body);
+        first = bodies_.size() == 1;
+      }
+      std::string response = first ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                    : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      send(fd, response.data(), response.size(), MSG_NOSIGNAL);
+      close(fd);
+    }
+  }
+  int listen_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::vector<std::string> bodies_;
+  std::thread thread_;
+};
+
+TEST_F(Operations, WebhookGetsEachFailureOnceAndRetriesOnA500) {
+  Receiver receiver;
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
+  waitChild(daemon, 5000);
+  startDaemon({"--webhook", "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook"});
+  ASSERT_EQ(deploySh("bad", "exit 3").code, 0);
+  EXPECT_EQ(keelan({"wait", "bad"}).code, 3);
+  // The first POST gets a 500 and is retried once.
+  ASSERT_TRUE(eventually([&] { return receiver.bodies().size() >= 2; }, 10000));
+  ASSERT_TRUE(eventually([&] {
+    return readFile(base_ + "/logs/monitor-daemon.log").find("webhook for ship bad delivered (attempts 2)") !=
+           std::string::npos;
+  }));
+  auto first = nlohmann::json::parse(receiver.bodies()[0]);
+  EXPECT_EQ(first["name"], "bad");
+  EXPECT_EQ(first["exitCode"], 3);
+  EXPECT_EQ(receiver.bodies()[1], receiver.bodies()[0]);
+  // A success posts nothing; the next failure (a failed spawn) posts once.
+  ASSERT_EQ(deploySh("good", "exit 0").code, 0);
+  EXPECT_EQ(keelan({"wait", "good"}).code, 0);
+  EXPECT_EQ(keelan({"deploy", "broken", "--root", base_ + "/missing", "--", "/bin/sh"}).code, 1);
+  ASSERT_TRUE(eventually([&] { return receiver.bodies().size() >= 3; }, 10000));
+  auto bodies = receiver.bodies();
+  EXPECT_EQ(nlohmann::json::parse(bodies[2])["name"], "broken") << "nothing was posted for 'good'";
+  EXPECT_EQ(nlohmann::json::parse(bodies[2])["status"], "failed");
+  EXPECT_EQ(keelan({"daemon", "start", "--webhook", "ftp://x"}).code, 2);
 }
 
 }  // namespace
