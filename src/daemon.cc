@@ -179,6 +179,8 @@ class Daemon {
   std::string listen();
   void loadAndRecover();
   void failStart(const std::string& message);
+  int abortStart(const std::string& message);
+  void closeLoop();
   std::string lockDataDirectory();
 
   // reaping and store
@@ -329,6 +331,26 @@ std::string Daemon::lockDataDirectory() {
   return "";
 }
 
+// Close whatever is left (the unref'd shutdown deadline) so the loop can close.
+void Daemon::closeLoop() {
+  uv_walk(&loop_, [](uv_handle_t* handle, void*) {
+    if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+  }, nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  delete shutdownDeadline_;
+  shutdownDeadline_ = nullptr;
+}
+
+// A failure once the loop exists: report it, then shut down as on SIGTERM.
+int Daemon::abortStart(const std::string& message) {
+  failStart(message);
+  beginShutdown("start-up failure");
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  closeLoop();
+  return 1;
+}
+
 void Daemon::failStart(const std::string& message) {
   log_.error(message);
   writeReady(config_.readyFd, "error " + message + "\n");
@@ -473,22 +495,9 @@ int Daemon::run() {
   loadAndRecover();
   flush();
 
-  if (auto e = listen(); !e.empty()) {
-    failStart(e);
-    beginShutdown("start-up failure");
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
-    return 1;
-  }
-
+  if (auto e = listen(); !e.empty()) return abortStart(e);
   if (!config_.metricsAddress.empty()) {
-    if (auto e = listenMetrics(); !e.empty()) {
-      failStart(e);
-      beginShutdown("start-up failure");
-      uv_run(&loop_, UV_RUN_DEFAULT);
-      uv_loop_close(&loop_);
-      return 1;
-    }
+    if (auto e = listenMetrics(); !e.empty()) return abortStart(e);
   }
 
   // libuv's signal pipe can drop a wake-up under load; a slow timer drains
@@ -526,13 +535,7 @@ int Daemon::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   flush();
-  // Close whatever is left (the unref'd shutdown deadline) so the loop can close.
-  uv_walk(&loop_, [](uv_handle_t* handle, void*) {
-    if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-  }, nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  uv_loop_close(&loop_);
-  delete shutdownDeadline_;
+  closeLoop();
   store_.close();
   unlink(config_.paths.socket.c_str());
   pidFile_.release();

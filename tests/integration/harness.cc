@@ -304,6 +304,14 @@ std::string KeelanTest::makeRoot() {
 
 nlohmann::json KeelanTest::inspect(const std::string& name) { return json({"inspect", name, "--json"}); }
 
+Result KeelanTest::deploySh(const std::string& name, const std::string& script, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"deploy", name, "--root", makeRoot()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  for (const char* part : {"--", "/bin/sh", "-c"}) args.push_back(part);
+  args.push_back(script);
+  return keelan(args);
+}
+
 bool KeelanTest::eventually(const std::function<bool()>& condition, int timeoutMs) {
   int64_t deadline = monotonicMs() + timeoutMs;
   while (!condition()) {

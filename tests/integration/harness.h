@@ -57,6 +57,8 @@ class KeelanTest : public ::testing::Test {
   // A minimal chroot: busybox plus applet links, /tmp.
   std::string makeRoot();
   nlohmann::json inspect(const std::string& name);
+  // deploy NAME --root ROOT [EXTRA...] -- /bin/sh -c SCRIPT (makeRoot() first)
+  Result deploySh(const std::string& name, const std::string& script, const std::vector<std::string>& extra = {});
   // Polls `condition` every few milliseconds until it holds or the deadline passes.
   bool eventually(const std::function<bool()>& condition, int timeoutMs = 10000);
   // Sends raw bytes to the daemon socket and returns the reply lines.

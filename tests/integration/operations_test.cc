@@ -21,13 +21,6 @@ class Operations : public KeelanTest {
     startDaemon();
     root_ = makeRoot();
   }
-  Result deploySh(const std::string& name, const std::string& script, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"deploy", name, "--root", root_};
-    args.insert(args.end(), extra.begin(), extra.end());
-    for (const char* part : {"--", "/bin/sh", "-c"}) args.push_back(part);
-    args.push_back(script);
-    return keelan(args);
-  }
 };
 
 TEST_F(Operations, OnFailureRetriesExactlyMaxTimesWithGrowingDelays) {

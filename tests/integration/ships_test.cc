@@ -19,14 +19,6 @@ class Ships : public KeelanTest {
     startDaemon();
     root_ = makeRoot();
   }
-  // deploy NAME --root ROOT -- /bin/sh -c SCRIPT
-  Result deploySh(const std::string& name, const std::string& script, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"deploy", name, "--root", root_};
-    args.insert(args.end(), extra.begin(), extra.end());
-    for (const char* part : {"--", "/bin/sh", "-c"}) args.push_back(part);
-    args.push_back(script);
-    return keelan(args);
-  }
   pid_t pidOf(const std::string& name) { return inspect(name)["processId"].get<pid_t>(); }
 };
 
