@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -185,6 +186,10 @@ class Daemon {
 
   // reaping and store
   void reap();
+  void trackChild(pid_t pid, const std::string& name);
+  void collectShipExits();
+  bool shipExited(pid_t pid, const siginfo_t& info);
+  void reapCommitted();
   void finishExit(ShipRecord& record, const ExitStatus& exit, const std::string& source,
                   const std::string& reason);
   void apply(ShipRecord& record, const Transition& transition);
@@ -207,6 +212,7 @@ class Daemon {
   bool peerAllowed(const ucred& peer) const;
   void handleLine(Client& client, const std::string& line);
   void send(uint64_t clientId, const json& message);
+  void sendLine(uint64_t clientId, std::string line);
   void reply(const PendingReply& to, json response) {
     response["id"] = to.requestId;
     if (!response.contains("ok")) response["ok"] = true;
@@ -301,6 +307,16 @@ class Daemon {
 
   std::map<std::string, ShipRecord> ships_;
   std::unordered_map<pid_t, std::string> byPid_;
+  // A pidfd per ship we parent, all in one epoll set the loop polls: an
+  // exit storm is read in one pass and committed in one transaction.
+  int childEpoll_ = -1;
+  uv_poll_t* childPoll_ = nullptr;
+  std::unordered_map<pid_t, int> childPidfd_;
+  // Zombies whose exits are in batch_: reaped once it is committed
+  // (pid, pidfd or -1).
+  std::vector<std::pair<pid_t, int>> awaitingCommit_;
+  std::vector<std::chrono::steady_clock::time_point> exitSeen_;
+  int safetyNetTicks_ = 0;
   // Session id (the ship's first PID) -> ship name, kept after the ship
   // exits so that its orphans, reaped later, are still attributed to it.
   std::unordered_map<pid_t, std::string> sessionOwner_;
@@ -313,6 +329,7 @@ class Daemon {
   StoreBatch batch_;
   std::vector<std::function<void()>> notices_;
   uint64_t strangersReaped_ = 0;
+  size_t subscribers_ = 0;
 };
 
 // ---------------------------------------------------------------- start-up
@@ -492,6 +509,15 @@ int Daemon::run() {
   backoffTimer_ = new uv_timer_t;
   uv_timer_init(&loop_, backoffTimer_);
   backoffTimer_->data = this;
+  childEpoll_ = epoll_create1(EPOLL_CLOEXEC);
+  if (childEpoll_ >= 0) {
+    childPoll_ = new uv_poll_t;
+    uv_poll_init(&loop_, childPoll_, childEpoll_);
+    childPoll_->data = this;
+    uv_poll_start(childPoll_, UV_READABLE, [](uv_poll_t* h, int, int) { static_cast<Daemon*>(h->data)->reap(); });
+  } else {
+    log_.warn(std::string("no epoll set for child pidfds (") + strerror(errno) + "); exits are committed one by one");
+  }
   loadAndRecover();
   flush();
 
@@ -500,14 +526,16 @@ int Daemon::run() {
     if (auto e = listenMetrics(); !e.empty()) return abortStart(e);
   }
 
-  // libuv's signal pipe can drop a wake-up under load; a slow timer drains
-  // the reaper anyway and drops clients that stalled mid-request.
+  // Drops clients that stalled mid-request and kills overdue hooks. It also
+  // drains the reaper every 30 s, belt and braces: libuv's signal pipe
+  // coalesces SIGCHLD but does not lose one, and waitid(P_ALL) walks every
+  // child (2 ms with 10,000), which once a second was most of our idle CPU.
   safetyNet_ = new uv_timer_t;
   uv_timer_init(&loop_, safetyNet_);
   safetyNet_->data = this;
   uv_timer_start(safetyNet_, [](uv_timer_t* h) {
     auto* self = static_cast<Daemon*>(h->data);
-    self->reap();
+    if (++self->safetyNetTicks_ % 30 == 0) self->reap();
     self->sweepStalledClients();
     self->killOverdueHooks();
   }, 1000, 1000);
@@ -562,7 +590,7 @@ void Daemon::loadAndRecover() {
     if (stat && stat->startTime == ship.startTime && stat->ppid == self_) {
       // Still our child, alive or a zombie (we were re-executed in place):
       // waitpid collects its exact status.
-      byPid_[ship.pid] = name;
+      trackChild(ship.pid, name);
       continue;
     }
     switch (checkLiveness(ship.pid, ship.startTime)) {
@@ -600,28 +628,111 @@ ExitStatus exitFromSiginfo(const siginfo_t& info) {
   }
 }
 
+void Daemon::trackChild(pid_t pid, const std::string& name) {
+  byPid_[pid] = name;
+  if (childEpoll_ < 0) return;
+  // Race-free: an unreaped child's PID cannot be reused. Without a pidfd
+  // (fd limit reached) the ship is still reaped, through waitid(P_ALL).
+  int fd = openPidfd(pid);
+  if (fd < 0) return;
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = static_cast<uint64_t>(pid);
+  if (epoll_ctl(childEpoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    close(fd);
+    return;
+  }
+  childPidfd_[pid] = fd;
+}
+
+// Every ship whose pidfd is readable: peek its status (WNOWAIT keeps the
+// zombie), record it. The caller commits the lot once, then reaps.
+void Daemon::collectShipExits() {
+  if (childEpoll_ < 0) return;
+  epoll_event events[256];
+  for (;;) {
+    int n = epoll_wait(childEpoll_, events, 256, 0);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      auto pid = static_cast<pid_t>(events[i].data.u64);
+      auto fd = childPidfd_.find(pid);
+      if (fd == childPidfd_.end()) continue;
+      siginfo_t info{};
+      if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd->second), &info,
+                 WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) {
+        // Readable but not waitable: leave it to the P_ALL pass rather
+        // than spin on a level-triggered fd.
+        epoll_ctl(childEpoll_, EPOLL_CTL_DEL, fd->second, nullptr);
+        continue;
+      }
+      shipExited(pid, info);
+    }
+    if (n < 256) break;
+  }
+}
+
+// A ship we parent has exited and is still a zombie: record the exit and
+// queue the zombie to be reaped once the record is committed. Returns false
+// when the PID was not a running ship (it is then queued all the same).
+bool Daemon::shipExited(pid_t pid, const siginfo_t& info) {
+  int fd = -1;
+  if (auto tracked = childPidfd_.find(pid); tracked != childPidfd_.end()) {
+    fd = tracked->second;
+    epoll_ctl(childEpoll_, EPOLL_CTL_DEL, fd, nullptr);
+    childPidfd_.erase(tracked);
+  }
+  awaitingCommit_.emplace_back(pid, fd);
+  auto known = byPid_.find(pid);
+  if (known == byPid_.end()) return false;
+  std::string name = known->second;
+  byPid_.erase(known);
+  ShipRecord* record = find(name);
+  if (record == nullptr || record->pid != pid || record->status != ShipStatus::running) return false;
+  auto seen = std::chrono::steady_clock::now();
+  finishExit(*record, exitFromSiginfo(info), "waitpid", "");
+  exitSeen_.push_back(seen);
+  return true;
+}
+
+// Durable before the zombie goes: a crash before this leaves the zombies,
+// whose statuses the next daemon reads through pidfds, so no exact status
+// is ever lost between reaping and committing.
+void Daemon::reapCommitted() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto seen : exitSeen_) exitToCommit_.observe(std::chrono::duration<double>(now - seen).count());
+  exitSeen_.clear();
+  for (auto [pid, fd] : awaitingCommit_) {
+    siginfo_t info{};
+    if (fd >= 0) {
+      while (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info, WEXITED | WNOHANG) != 0 &&
+             errno == EINTR) {
+      }
+      close(fd);
+    } else {
+      while (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) != 0 && errno == EINTR) {
+      }
+    }
+  }
+  awaitingCommit_.clear();
+}
+
 void Daemon::reap() {
+  collectShipExits();
+  flush();
   for (;;) {
     siginfo_t info{};
-    // Peek without reaping: the zombie keeps its status until we commit it.
+    // Peek without reaping: a ship's zombie keeps its status until we commit it.
     if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
     pid_t pid = info.si_pid;
-    auto known = byPid_.find(pid);
-    if (known != byPid_.end()) {
-      std::string name = known->second;
-      byPid_.erase(known);
-      ShipRecord* record = find(name);
-      if (record != nullptr && record->pid == pid && record->status == ShipStatus::running) {
-        auto seen = std::chrono::steady_clock::now();
-        finishExit(*record, exitFromSiginfo(info), "waitpid", "");
-        // Durable before the zombie goes: a crash here leaves the zombie,
-        // whose status the next daemon reads through a pidfd, so no exact
-        // status is ever lost between reaping and committing.
-        flush();
-        if (!batch_.empty()) break;  // cannot commit: keep the zombie, retry on the next tick
-        exitToCommit_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - seen).count());
-      }
-    } else if (auto hook = hooks_.find(pid); hook != hooks_.end()) {
+    if (!awaitingCommit_.empty()) break;  // the commit failed: keep the zombies, retry on the next tick
+    if (byPid_.count(pid) != 0) {
+      // A ship that exited after the pidfd pass, or has no pidfd.
+      shipExited(pid, info);
+      collectShipExits();
+      flush();
+      continue;
+    }
+    if (auto hook = hooks_.find(pid); hook != hooks_.end()) {
       ExitStatus exit = exitFromSiginfo(info);
       std::string text = "on-exit hook for ship " + hook->second.first + " " + exit.describe();
       if (exit.success()) log_.info(text);
@@ -840,12 +951,14 @@ void Daemon::flush() {
     }
     batch_.clear();
   }
+  if (!awaitingCommit_.empty()) reapCommitted();
   auto notices = std::move(notices_);
   notices_.clear();
   for (auto& notice : notices) notice();
 }
 
 void Daemon::publish(const std::string& event, const ShipRecord& record) {
+  if (subscribers_ == 0) return;  // nobody to tell: build nothing
   json message = {{"event", event}, {"ship", record.spec.name}, {"at", nowIso()}, {"record", shipRecordToJson(record)}};
   deliver([this, message = std::move(message)] {
     std::vector<uint64_t> subscribers;
@@ -1082,7 +1195,9 @@ void Daemon::sweepStalledClients() {
   }
 }
 
-void Daemon::send(uint64_t clientId, const json& message) {
+void Daemon::send(uint64_t clientId, const json& message) { sendLine(clientId, encodeLine(message)); }
+
+void Daemon::sendLine(uint64_t clientId, std::string line) {
   auto it = clients_.find(clientId);
   if (it == clients_.end() || it->second->closing) return;
   Client& client = *it->second;
@@ -1098,7 +1213,7 @@ void Daemon::send(uint64_t clientId, const json& message) {
     uint64_t clientId;
   };
   auto* request = new WriteRequest;
-  request->data = encodeLine(message);
+  request->data = std::move(line);
   request->clientId = clientId;
   uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
   int rc = uv_write(&request->request, stream, &buf, 1, [](uv_write_t* r, int status) {
@@ -1117,6 +1232,7 @@ void Daemon::send(uint64_t clientId, const json& message) {
 void Daemon::closeClient(Client& client) {
   if (client.closing) return;
   client.closing = true;
+  if (client.subscribed) --subscribers_;
   uint64_t id = client.id;
   // Let queued replies reach the peer, then close.
   auto* shutdown = new uv_shutdown_t;
@@ -1208,11 +1324,18 @@ void Daemon::opStatus(const PendingReply& to) {
 
 void Daemon::opList(const PendingReply& to, const json& body) {
   bool all = optionalBool(body, "all", false);
-  json ships = json::array();
-  for (const auto& [name, record] : ships_)
-    if (all || record.status == ShipStatus::running || record.status == ShipStatus::backoff)
-      ships.push_back(shipRecordToJson(record));
-  deliver([this, to, ships = std::move(ships)] { reply(to, {{"ships", ships}}); });
+  // Written as text, a record at a time: with 10,000 ships a DOM of the
+  // whole reply would be built, copied and dumped for nothing.
+  std::string line = "{\"id\":" + to.requestId.dump() + ",\"ok\":true,\"ships\":[";
+  bool first = true;
+  for (const auto& [name, record] : ships_) {
+    if (!all && record.status != ShipStatus::running && record.status != ShipStatus::backoff) continue;
+    if (!first) line.push_back(',');
+    first = false;
+    line += shipRecordToJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  line += "]}\n";
+  deliver([this, to, line = std::move(line)]() mutable { sendLine(to.clientId, std::move(line)); });
 }
 
 void Daemon::opInspect(const PendingReply& to, const json& body) {
@@ -1303,7 +1426,7 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
   if (record.pid > 0) sessionOwner_.erase(record.pid);
   apply(record, onSpawned(record, pid, startTime, bootId_, now));
   ++counters_.spawns;
-  byPid_[pid] = spec.name;
+  trackChild(pid, spec.name);
   sessionOwner_[pid] = spec.name;
   log_.info("ship " + spec.name + " deployed pid=" + std::to_string(pid));
   json ship = shipRecordToJson(record);
@@ -1568,6 +1691,7 @@ void Daemon::opEvents(Client&, const PendingReply& to) {
   deliver([this, to] {
     auto it = clients_.find(to.clientId);
     if (it == clients_.end()) return;
+    if (!it->second->subscribed) ++subscribers_;
     it->second->subscribed = true;
     reply(to, {{"subscribed", true}});
   });
@@ -1769,6 +1893,7 @@ void Daemon::beginShutdown(const char* why) {
   flush();
   for (auto* handle : {sigchld_, sigterm_, sigint_, sighup_})
     if (handle != nullptr) closeAndDelete(handle);
+  if (childPoll_ != nullptr) closeAndDelete(childPoll_);
   for (auto* timer : {safetyNet_, health_, restartTimer_, backoffTimer_, rotation_})
     if (timer != nullptr) closeAndDelete(timer);
   if (flusher_ != nullptr) closeAndDelete(flusher_);
