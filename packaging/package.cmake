@@ -94,8 +94,12 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${KEELAN_DEBIAN_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
-# Depends: computed by dpkg-shlibdeps from the binary's libraries.
+# Depends: computed by dpkg-shlibdeps from the binary's libraries, plus
+# libcurl4: keelan loads libcurl.so.4 with dlopen when it sends its first
+# webhook (src/webhook.cc), so dpkg-shlibdeps cannot see it. 7.85 for
+# CURLOPT_PROTOCOLS_STR. CPack appends the computed list to this one.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4 (>= 7.85.0)")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "logrotate, busybox-static")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "supervisor that knows exactly how every ship ended")
 # The synopsis above, then this extended description.

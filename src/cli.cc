@@ -6,18 +6,19 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "keelan/client.h"
 #include "keelan/daemon.h"
 #include "keelan/daemonize.h"
 #include "keelan/exit_status.h"
+#include "keelan/json_text.h"
 #include "keelan/log_rotation.h"
 #include "keelan/paths.h"
 #include "keelan/pidfile.h"
@@ -117,11 +118,16 @@ DaemonClient connectOrFail(const std::string& socketPath) {
   return client;
 }
 
-json callOrFail(DaemonClient& client, const json& request, int timeoutMs = -1) {
-  auto response = client.call(request, timeoutMs);
-  if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
+constexpr const char* kNoAnswer = "the daemon closed the connection without answering";
+
+json checkResponse(std::optional<json> response) {
+  if (!response) fail(kExitFailed, kNoAnswer);
   if (!response->value("ok", false)) fail(codeFor(*response), errorText(*response));
-  return *response;
+  return std::move(*response);
+}
+
+json callOrFail(DaemonClient& client, const json& request, int timeoutMs = -1) {
+  return checkResponse(client.call(request, timeoutMs));
 }
 
 std::string humanSize(uint64_t bytes) {
@@ -146,29 +152,48 @@ std::string humanDuration(int64_t seconds) {
   return out;
 }
 
+// The last `count` lines of a file. Reads backwards from the end, 4 KiB at a
+// time at first (twice as much each step after, up to 256 KiB), until more
+// than `count` newlines are in: `daemon status` reads the daemon log's last
+// few KiB, whatever its size.
 std::vector<std::string> lastLines(const std::string& path, size_t count) {
   std::vector<std::string> lines;
   if (count == 0) return lines;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return lines;
   struct stat info {};
-  fstat(fd, &info);
-  // Read backwards in chunks until enough newlines are seen.
-  off_t end = info.st_size, start = end;
-  std::string tail;
-  while (start > 0) {
-    off_t chunk = std::min<off_t>(start, 65536);
+  if (fstat(fd, &info) != 0) {
+    close(fd);
+    return lines;
+  }
+  off_t start = info.st_size;
+  off_t step = 4096;
+  size_t newlines = 0;
+  std::vector<std::string> blocks;  // newest first
+  size_t total = 0;
+  while (start > 0 && newlines <= count) {
+    off_t chunk = std::min(start, step);
     start -= chunk;
     std::string block(static_cast<size_t>(chunk), '\0');
     if (pread(fd, block.data(), block.size(), start) != chunk) break;
-    tail = block + tail;
-    size_t newlines = static_cast<size_t>(std::count(tail.begin(), tail.end(), '\n'));
-    if (newlines > count) break;
+    newlines += static_cast<size_t>(std::count(block.begin(), block.end(), '\n'));
+    total += block.size();
+    blocks.push_back(std::move(block));
+    step = std::min<off_t>(step * 2, 256 * 1024);
   }
   close(fd);
-  std::istringstream in(tail);
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
+  std::string tail;
+  tail.reserve(total);
+  for (auto block = blocks.rbegin(); block != blocks.rend(); ++block) tail += *block;
+  // Split as std::getline does: a last line without '\n' counts, the empty
+  // "line" after a final '\n' does not.
+  size_t from = 0;
+  while (from < tail.size()) {
+    size_t newline = tail.find('\n', from);
+    if (newline == std::string::npos) newline = tail.size();
+    lines.emplace_back(tail, from, newline - from);
+    from = newline + 1;
+  }
   if (lines.size() > count) lines.erase(lines.begin(), lines.end() - static_cast<long>(count));
   return lines;
 }
@@ -462,12 +487,35 @@ void printTable(const std::vector<std::vector<std::string>>& rows) {
 
 int psCommand(bool all, bool asJson) {
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
-  json response = callOrFail(client, {{"op", "list"}, {"all", all}});
-  const json& ships = response["ships"];
+  json request = {{"op", "list"}, {"all", all}};
+  json response;
   if (asJson) {
-    std::cout << ships.dump() << "\n";
+    // `ps --json` prints the reply's `ships` as ships.dump() would. The daemon
+    // writes its replies in that very form, so when this one is, print its
+    // text as it came: no DOM of every record (10,000 ships: a 5.6 MB line).
+    // Otherwise (an error, or a reply in another form) parse it as before.
+    client.send(request);
+    std::optional<std::string_view> line = client.receiveLine();
+    if (!line) fail(kExitFailed, kNoAnswer);
+    std::vector<JsonMember> members;
+    if (isCompactJsonDump(*line, &members)) {
+      const JsonMember *ok = nullptr, *ships = nullptr;
+      for (const auto& member : members) {
+        if (member.key == "ok") ok = &member;
+        if (member.key == "ships") ships = &member;
+      }
+      if (ok != nullptr && ok->value == "true" && ships != nullptr) {
+        std::cout.write(ships->value.data(), static_cast<std::streamsize>(ships->value.size())) << "\n";
+        return kExitOk;
+      }
+    }
+    auto parsed = json::parse(line->begin(), line->end(), nullptr, false);
+    response = checkResponse(parsed.is_discarded() ? std::nullopt : std::optional<json>(std::move(parsed)));
+    std::cout << response["ships"].dump() << "\n";
     return kExitOk;
   }
+  response = callOrFail(client, request);
+  const json& ships = response["ships"];
   std::vector<std::vector<std::string>> rows = {{"NAME", "STATUS", "PID", "STARTED", "STOPPED", "EXIT"}};
   for (const auto& ship : ships) {
     std::string status = ship.value("status", "");

@@ -5,28 +5,48 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "keelan/protocol.h"
 #include "keelan/time_util.h"
 
 namespace keelan {
 
-DaemonClient::~DaemonClient() {
+DaemonClient::~DaemonClient() { release(); }
+
+void DaemonClient::release() {
   if (fd_ >= 0) close(fd_);
+  free(data_);
+  fd_ = -1;
+  data_ = nullptr;
+  size_ = capacity_ = scanned_ = consumed_ = 0;
 }
 
-DaemonClient::DaemonClient(DaemonClient&& other) noexcept : fd_(other.fd_), buffer_(std::move(other.buffer_)) {
+DaemonClient::DaemonClient(DaemonClient&& other) noexcept
+    : fd_(other.fd_),
+      data_(other.data_),
+      size_(other.size_),
+      capacity_(other.capacity_),
+      scanned_(other.scanned_),
+      consumed_(other.consumed_) {
   other.fd_ = -1;
+  other.data_ = nullptr;
+  other.size_ = other.capacity_ = other.scanned_ = other.consumed_ = 0;
 }
 
 DaemonClient& DaemonClient::operator=(DaemonClient&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = other.fd_;
-    buffer_ = std::move(other.buffer_);
-    other.fd_ = -1;
+    release();
+    std::swap(fd_, other.fd_);
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+    std::swap(capacity_, other.capacity_);
+    std::swap(scanned_, other.scanned_);
+    std::swap(consumed_, other.consumed_);
   }
   return *this;
 }
@@ -62,32 +82,65 @@ bool DaemonClient::send(const nlohmann::json& request) {
   return true;
 }
 
-std::optional<nlohmann::json> DaemonClient::receive(int timeoutMs) {
+size_t DaemonClient::fillLine(int timeoutMs) {
+  // A reply can be megabytes (`list` of 10,000 ships): read it in large
+  // chunks straight into a buffer grown with realloc, and look for '\n' only
+  // in the bytes not yet searched, so that receiving stays linear in the
+  // reply's size and touches its memory once.
+  constexpr size_t kMinRead = 64 * 1024, kInitial = 256 * 1024;
+  if (consumed_ > 0) {
+    size_ -= consumed_;
+    memmove(data_, data_ + consumed_, size_);
+    consumed_ = 0;
+    scanned_ = 0;
+  }
   int64_t deadline = timeoutMs < 0 ? -1 : monotonicMs() + timeoutMs;
   for (;;) {
-    size_t newline = buffer_.find('\n');
-    if (newline != std::string::npos) {
-      std::string line = buffer_.substr(0, newline);
-      buffer_.erase(0, newline + 1);
-      auto parsed = nlohmann::json::parse(line, nullptr, false);
-      if (parsed.is_discarded()) return std::nullopt;
-      return parsed;
+    if (scanned_ < size_) {
+      const void* newline = memchr(data_ + scanned_, '\n', size_ - scanned_);
+      if (newline != nullptr) return static_cast<size_t>(static_cast<const char*>(newline) - data_);
+      scanned_ = size_;
     }
+    if (capacity_ - size_ < kMinRead) {
+      size_t capacity = std::max(kInitial, capacity_ * 2);
+      void* grown = realloc(data_, capacity);
+      if (grown == nullptr) return std::string::npos;
+      data_ = static_cast<char*>(grown);
+      capacity_ = capacity;
+    }
+    ssize_t n = recv(fd_, data_ + size_, capacity_ - size_, MSG_DONTWAIT);
+    if (n > 0) {
+      size_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) return std::string::npos;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return std::string::npos;
     int wait = -1;
     if (deadline >= 0) {
       wait = static_cast<int>(deadline - monotonicMs());
-      if (wait <= 0) return std::nullopt;
+      if (wait <= 0) return std::string::npos;
     }
     pollfd pfd{fd_, POLLIN, 0};
     int ready = poll(&pfd, 1, wait);
     if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return std::nullopt;
-    char chunk[65536];
-    ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return std::nullopt;
-    buffer_.append(chunk, static_cast<size_t>(n));
+    if (ready <= 0) return std::string::npos;
   }
+}
+
+std::optional<std::string_view> DaemonClient::receiveLine(int timeoutMs) {
+  size_t newline = fillLine(timeoutMs);
+  if (newline == std::string::npos) return std::nullopt;
+  consumed_ = newline + 1;
+  return std::string_view(data_, newline);
+}
+
+std::optional<nlohmann::json> DaemonClient::receive(int timeoutMs) {
+  auto line = receiveLine(timeoutMs);
+  if (!line) return std::nullopt;
+  auto parsed = nlohmann::json::parse(line->begin(), line->end(), nullptr, false);
+  if (parsed.is_discarded()) return std::nullopt;
+  return parsed;
 }
 
 std::optional<nlohmann::json> DaemonClient::call(const nlohmann::json& request, int timeoutMs) {
