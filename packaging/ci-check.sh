@@ -172,7 +172,7 @@ fi
 
 dpkg-deb -c "$deb" | awk '{ print $1, $2, $NF }' >"$work/contents"
 missing=
-for path in ./usr/bin/keelan ./lib/systemd/system/keelan.service ./etc/default/keelan ./etc/logrotate.d/keelan \
+for path in ./usr/bin/keelan ./usr/libexec/keelan/keelan-ship-exec ./lib/systemd/system/keelan.service ./etc/default/keelan ./etc/logrotate.d/keelan \
 	./usr/share/man/man1/keelan.1.gz ./usr/share/doc/keelan/README.md ./usr/share/doc/keelan/changelog.Debian.gz \
 	./usr/share/doc/keelan/copyright ./usr/share/doc/keelan/examples/make-root.sh \
 	./usr/share/doc/keelan/examples/demo.sh ./usr/share/doc/keelan/examples/hello.json \

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
@@ -164,7 +165,6 @@ struct AdoptedWatch {
   Daemon* daemon = nullptr;
   std::string name;
   int pidfd = -1;
-  uv_poll_t* poll = nullptr;
   uv_timer_t* retry = nullptr;
   int retries = 0;
 };
@@ -186,20 +186,29 @@ class Daemon {
 
   // reaping and store
   void reap();
-  void trackChild(pid_t pid, const std::string& name);
+  // Registers a ship we parent; `pidfd` is one already open on it, or -1.
+  void trackChild(pid_t pid, const std::string& name, int pidfd = -1);
   void collectShipExits();
   bool shipExited(pid_t pid, const siginfo_t& info);
   void reapCommitted();
   void finishExit(ShipRecord& record, const ExitStatus& exit, const std::string& source,
                   const std::string& reason);
-  void apply(ShipRecord& record, const Transition& transition);
+  // Queues the record for the next commit and publishes the event; returns
+  // the record's text ("" when the transition was refused).
+  std::string apply(ShipRecord& record, const Transition& transition);
   void deliver(std::function<void()> notice);
   void flush();
-  void publish(const std::string& event, const ShipRecord& record);
+  void publish(const std::string& event, const std::string& name, const std::string& recordText);
+  // `{"id":ID,"ok":true,` : the start of a success reply composed as text.
+  static std::string replyHead(const PendingReply& to) {
+    return "{\"id\":" + to.requestId.dump(-1, ' ', false, json::error_handler_t::replace) + ",\"ok\":true,";
+  }
 
   // adopted ships
-  void watchAdopted(ShipRecord& record);
+  // `pidfd`: opened on the ship before its identity was checked, or -1.
+  void watchAdopted(ShipRecord& record, int pidfd);
   void onAdoptedExit(AdoptedWatch& watch);
+  void collectAdoptedExits();
   void unwatch(const std::string& name);
   void healthCheck();
 
@@ -271,6 +280,7 @@ class Daemon {
   int dataLockFd_ = -1;
   pid_t self_ = 0;
   int devNull_ = -1;
+  std::string shipExec_;  // the static chroot helper; empty: `keelan __ship-exec`
 
   uv_loop_t loop_{};
   uv_pipe_t* server_ = nullptr;
@@ -301,6 +311,9 @@ class Daemon {
   uv_tcp_t* metricsServer_ = nullptr;
   uv_timer_t* rotation_ = nullptr;
   std::set<std::string> rotationErrorsLogged_;
+  // Ships with a log size limit of their own: without a daemon-wide limit,
+  // only these are checked, so an idle daemon does not walk every ship.
+  std::set<std::string> logLimited_;
   uint64_t restartRequester_ = 0;
   int64_t restartRequestedMs_ = 0;
   bool shuttingDown_ = false;
@@ -325,6 +338,12 @@ class Daemon {
   std::multimap<std::string, PendingReply> waiters_;
   std::vector<std::unique_ptr<StopRequest>> stops_;
   std::map<std::string, std::unique_ptr<AdoptedWatch>> adopted_;
+  // Adopted ships' pidfds, edge-triggered in one epoll set: an edge at the
+  // exit, and another when the real parent reaps it (when PIDFD_GET_INFO
+  // has the exact status). pidfd -> ship name.
+  int adoptedEpoll_ = -1;
+  uv_poll_t* adoptedPoll_ = nullptr;
+  std::unordered_map<int, std::string> adoptedByFd_;
 
   StoreBatch batch_;
   std::vector<std::function<void()>> notices_;
@@ -474,12 +493,14 @@ int Daemon::run() {
     return 1;
   }
   devNull_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  shipExec_ = findShipExecBinary(config_.selfExe);
   bootId_ = readBootId();
   if (config_.restarts > 0) log_.info("daemon re-executed in place (restart " + std::to_string(config_.restarts) + ")");
   log_.info("daemon starting version=" + std::string(kVersion) + " pid=" + std::to_string(self_) +
             " base=" + config_.paths.base + " socket=" + config_.paths.socket + " pidFile=" +
             config_.paths.pidFile + " data=" + config_.paths.dataDir +
-            " interval=" + std::to_string(config_.intervalSeconds) + "s");
+            " interval=" + std::to_string(config_.intervalSeconds) + "s chrootHelper=" +
+            (shipExec_.empty() ? config_.selfExe + " " + kShipExecVerb : shipExec_));
 
   if (!config_.webhookUrl.empty()) initWebhooks();
   uv_loop_init(&loop_);
@@ -518,8 +539,19 @@ int Daemon::run() {
   } else {
     log_.warn(std::string("no epoll set for child pidfds (") + strerror(errno) + "); exits are committed one by one");
   }
+  adoptedEpoll_ = epoll_create1(EPOLL_CLOEXEC);
+  if (adoptedEpoll_ >= 0) {
+    adoptedPoll_ = new uv_poll_t;
+    uv_poll_init(&loop_, adoptedPoll_, adoptedEpoll_);
+    adoptedPoll_->data = this;
+    uv_poll_start(adoptedPoll_, UV_READABLE,
+                  [](uv_poll_t* h, int, int) { static_cast<Daemon*>(h->data)->collectAdoptedExits(); });
+  }
   loadAndRecover();
   flush();
+  // Recovery's parsed records and batch copies are gone; give the memory back
+  // rather than idle at the start-up peak.
+  malloc_trim(0);
 
   if (auto e = listen(); !e.empty()) return abortStart(e);
   if (!config_.metricsAddress.empty()) {
@@ -579,6 +611,7 @@ void Daemon::loadAndRecover() {
     const std::string name = record.spec.name;
     auto [it, inserted] = ships_.emplace(name, std::move(record));
     ShipRecord& ship = it->second;
+    if (ship.spec.maxLogSize > 0) logLimited_.insert(name);
     if (ship.pid > 0) sessionOwner_[ship.pid] = name;
     if (ship.status == ShipStatus::backoff) backoffQueue_.emplace(ship.nextAttemptMs, name);
     if (ship.status != ShipStatus::running) continue;
@@ -586,18 +619,21 @@ void Daemon::loadAndRecover() {
       finishExit(ship, {}, "", "the system rebooted while the daemon was not running");
       continue;
     }
+    // The pidfd first, then /proc: the pidfd pins the PID, so a start time
+    // read after it proves the pidfd is the ship's. One read per ship.
+    int fd = ship.pid > 0 ? openPidfd(ship.pid) : -1;
     auto stat = readProcStat(ship.pid);
     if (stat && stat->startTime == ship.startTime && stat->ppid == self_) {
       // Still our child, alive or a zombie (we were re-executed in place):
       // waitpid collects its exact status.
-      trackChild(ship.pid, name);
+      trackChild(ship.pid, name, fd);
       continue;
     }
-    switch (checkLiveness(ship.pid, ship.startTime)) {
+    switch (ship.pid > 0 ? livenessOf(stat, ship.startTime) : Liveness::gone) {
       case Liveness::alive: {
         apply(ship, onAdopted(ship, now));
         log_.info("adopted ship " + name + " pid=" + std::to_string(ship.pid));
-        watchAdopted(ship);
+        watchAdopted(ship, fd);
         break;
       }
       case Liveness::gone:
@@ -605,12 +641,14 @@ void Daemon::loadAndRecover() {
           // Exited, but its new parent has not reaped it yet: a pidfd still
           // reaches it, and on Linux 6.15+ gives the exact status once reaped.
           apply(ship, onAdopted(ship, now));
-          watchAdopted(ship);
+          watchAdopted(ship, fd);
           break;
         }
+        if (fd >= 0) close(fd);
         finishExit(ship, {}, "", "exited while the daemon was not running");
         break;
       case Liveness::reused:
+        if (fd >= 0) close(fd);
         finishExit(ship, {}, "", "pid reused");
         break;
     }
@@ -628,12 +666,15 @@ ExitStatus exitFromSiginfo(const siginfo_t& info) {
   }
 }
 
-void Daemon::trackChild(pid_t pid, const std::string& name) {
+void Daemon::trackChild(pid_t pid, const std::string& name, int pidfd) {
   byPid_[pid] = name;
-  if (childEpoll_ < 0) return;
+  if (childEpoll_ < 0) {
+    if (pidfd >= 0) close(pidfd);
+    return;
+  }
   // Race-free: an unreaped child's PID cannot be reused. Without a pidfd
   // (fd limit reached) the ship is still reaped, through waitid(P_ALL).
-  int fd = openPidfd(pid);
+  int fd = pidfd >= 0 ? pidfd : openPidfd(pid);
   if (fd < 0) return;
   epoll_event event{};
   event.events = EPOLLIN;
@@ -855,16 +896,23 @@ void Daemon::notifyFailure(const ShipRecord& record) {
 }
 
 void Daemon::rotateShipLogs() {
-  for (const auto& [name, record] : ships_) {
+  auto check = [this](const ShipRecord& record) {
+    const std::string& name = record.spec.name;
     uint64_t maxSize = record.spec.maxLogSize > 0 ? record.spec.maxLogSize : config_.maxLogSize;
-    if (maxSize == 0) continue;
+    if (maxSize == 0) return;
     int maxFiles = record.spec.maxLogFiles > 0 ? record.spec.maxLogFiles : config_.maxLogFiles;
     for (const std::string& path : {config_.paths.shipOutLog(name), config_.paths.shipErrLog(name)}) {
       RotationResult result = rotateLogIfLarger(path, maxSize, maxFiles);
       if (result.rotated) log_.info("rotated " + path);
       if (!result.error.empty() && rotationErrorsLogged_.insert(path).second) log_.error(result.error);
     }
+  };
+  if (config_.maxLogSize > 0) {
+    for (const auto& [name, record] : ships_) check(record);
+    return;
   }
+  for (const auto& name : logLimited_)
+    if (const ShipRecord* record = find(name)) check(*record);
 }
 
 void Daemon::killOverdueHooks() {
@@ -916,17 +964,18 @@ void Daemon::restartDue() {
   armBackoffTimer();
 }
 
-void Daemon::apply(ShipRecord& record, const Transition& transition) {
+std::string Daemon::apply(ShipRecord& record, const Transition& transition) {
   if (!transition.accepted) {
     log_.warn(transition.reason);
-    return;
+    return "";
   }
-  batch_.puts.push_back(record);
+  std::string text = batch_.put(record);
   if (transition.finishedRun) batch_.runs.emplace_back(record.spec.name, *transition.finishedRun);
-  publish(transition.event, record);
+  publish(transition.event, record.spec.name, text);
   bool failure = transition.event == "failed" ||
                  (transition.event == "stopped" && record.exit.known() && !record.exit.success());
   if (failure && !config_.webhookUrl.empty()) deliver([this, snapshot = record] { notifyFailure(snapshot); });
+  return text;
 }
 
 // Everything a client may learn waits until the batch it depends on is
@@ -957,44 +1006,59 @@ void Daemon::flush() {
   for (auto& notice : notices) notice();
 }
 
-void Daemon::publish(const std::string& event, const ShipRecord& record) {
+void Daemon::publish(const std::string& event, const std::string& name, const std::string& recordText) {
   if (subscribers_ == 0) return;  // nobody to tell: build nothing
-  json message = {{"event", event}, {"ship", record.spec.name}, {"at", nowIso()}, {"record", shipRecordToJson(record)}};
-  deliver([this, message = std::move(message)] {
+  // Keys in the order a json object would dump them.
+  std::string line = "{\"at\":" + json(nowIso()).dump() + ",\"event\":" + json(event).dump() +
+                     ",\"record\":" + recordText + ",\"ship\":" +
+                     json(name).dump(-1, ' ', false, json::error_handler_t::replace) + "}\n";
+  deliver([this, line = std::move(line)] {
     std::vector<uint64_t> subscribers;
     for (auto& [id, client] : clients_)
       if (client->subscribed && !client->closing) subscribers.push_back(id);
-    for (uint64_t id : subscribers) send(id, message);
+    for (uint64_t id : subscribers) sendLine(id, line);
   });
 }
 
 // ---------------------------------------------------------------- adopted ships
 
-void Daemon::watchAdopted(ShipRecord& record) {
+void Daemon::watchAdopted(ShipRecord& record, int fd) {
   auto watch = std::make_unique<AdoptedWatch>();
   watch->daemon = this;
   watch->name = record.spec.name;
   // KEELAN_NO_PIDFD forces the polling fallback (kernels without pidfd_open).
-  int fd = getenv("KEELAN_NO_PIDFD") != nullptr ? -ENOSYS : openPidfd(record.pid);
+  if (fd >= 0 && getenv("KEELAN_NO_PIDFD") != nullptr) {
+    close(fd);
+    fd = -1;
+  }
   if (fd >= 0) {
-    // The pidfd pins the process; re-check that it is the one we recorded.
-    auto stat = readProcStat(record.pid);
-    if (!stat || stat->startTime != record.startTime) {
-      close(fd);
-      finishExit(record, {}, "", "exited while the daemon was not running");
-      return;
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLET;
+    event.data.fd = fd;
+    if (adoptedEpoll_ < 0 || epoll_ctl(adoptedEpoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+      close(fd);  // watched by polling, like a kernel without pidfds
+    } else {
+      watch->pidfd = fd;
+      adoptedByFd_[fd] = record.spec.name;
     }
-    watch->pidfd = fd;
-    watch->poll = new uv_poll_t;
-    uv_poll_init(&loop_, watch->poll, fd);
-    watch->poll->data = watch.get();
-    uv_poll_start(watch->poll, UV_READABLE, [](uv_poll_t* handle, int, int) {
-      auto* w = static_cast<AdoptedWatch*>(handle->data);
-      uv_poll_stop(handle);
-      w->daemon->onAdoptedExit(*w);
-    });
   }
   adopted_[record.spec.name] = std::move(watch);
+}
+
+void Daemon::collectAdoptedExits() {
+  epoll_event events[256];
+  for (;;) {
+    int n = epoll_wait(adoptedEpoll_, events, 256, 0);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      auto name = adoptedByFd_.find(events[i].data.fd);
+      if (name == adoptedByFd_.end()) continue;
+      auto watch = adopted_.find(name->second);
+      if (watch == adopted_.end()) continue;
+      onAdoptedExit(*watch->second);
+    }
+    if (n < 256) break;
+  }
 }
 
 void Daemon::onAdoptedExit(AdoptedWatch& watch) {
@@ -1002,9 +1066,11 @@ void Daemon::onAdoptedExit(AdoptedWatch& watch) {
   if (record == nullptr) return;
   std::optional<ExitStatus> exact;
   if (watch.pidfd >= 0) exact = pidfdExitStatus(watch.pidfd);
-  if (!exact && watch.pidfd >= 0 && pidfdExitInfoSupported() && watch.retries < 6) {
+  if (!exact && watch.pidfd >= 0 && pidfdExitInfoSupported() && watch.retries < 10) {
     // The kernel knows the status only once the ship's real parent has
-    // reaped it; give that parent a few milliseconds.
+    // reaped it. The reap's edge normally comes first; these timers (1 ms
+    // doubling to 512 ms, ~1 s in all) are for a parent that is slow to
+    // reap, or never does (a non-reaping init).
     if (watch.retry == nullptr) {
       watch.retry = new uv_timer_t;
       uv_timer_init(&loop_, watch.retry);
@@ -1027,9 +1093,12 @@ void Daemon::unwatch(const std::string& name) {
   auto it = adopted_.find(name);
   if (it == adopted_.end()) return;
   AdoptedWatch& watch = *it->second;
-  if (watch.poll != nullptr) closeAndDelete(watch.poll);
   if (watch.retry != nullptr) closeAndDelete(watch.retry);
-  if (watch.pidfd >= 0) close(watch.pidfd);
+  if (watch.pidfd >= 0) {
+    epoll_ctl(adoptedEpoll_, EPOLL_CTL_DEL, watch.pidfd, nullptr);
+    adoptedByFd_.erase(watch.pidfd);
+    close(watch.pidfd);
+  }
   adopted_.erase(it);
 }
 
@@ -1326,13 +1395,17 @@ void Daemon::opList(const PendingReply& to, const json& body) {
   bool all = optionalBool(body, "all", false);
   // Written as text, a record at a time: with 10,000 ships a DOM of the
   // whole reply would be built, copied and dumped for nothing.
-  std::string line = "{\"id\":" + to.requestId.dump() + ",\"ok\":true,\"ships\":[";
+  std::string line = replyHead(to) + "\"ships\":[";
   bool first = true;
   for (const auto& [name, record] : ships_) {
     if (!all && record.status != ShipStatus::running && record.status != ShipStatus::backoff) continue;
-    if (!first) line.push_back(',');
+    std::string text = shipRecordText(record);
+    // One allocation, sized from the first record: growing a multi-MB string
+    // by doubling copies it and touches twice the fresh pages.
+    if (first) line.reserve(line.size() + (text.size() + 64) * ships_.size() + 4);
+    else line.push_back(',');
     first = false;
-    line += shipRecordToJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
+    line += text;
   }
   line += "]}\n";
   deliver([this, to, line = std::move(line)]() mutable { sendLine(to.clientId, std::move(line)); });
@@ -1409,6 +1482,8 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
     record.restartStreak = 0;
   }
   record.spec = spec;
+  if (spec.maxLogSize > 0) logLimited_.insert(spec.name);
+  else logLimited_.erase(spec.name);
   stopRequested_.erase(spec.name);
   pid_t pid = 0;
   std::string error = spawn(spec, pid);
@@ -1424,13 +1499,15 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
   uint64_t startTime = 0;
   if (auto stat = readProcStat(pid)) startTime = stat->startTime;
   if (record.pid > 0) sessionOwner_.erase(record.pid);
-  apply(record, onSpawned(record, pid, startTime, bootId_, now));
+  std::string text = apply(record, onSpawned(record, pid, startTime, bootId_, now));
+  if (text.empty()) text = shipRecordText(record);  // refused transition: still answer with the record
   ++counters_.spawns;
   trackChild(pid, spec.name);
   sessionOwner_[pid] = spec.name;
   log_.info("ship " + spec.name + " deployed pid=" + std::to_string(pid));
-  json ship = shipRecordToJson(record);
-  deliver([this, to, ship = std::move(ship)] { reply(to, {{"ship", ship}}); });
+  deliver([this, to, line = replyHead(to) + "\"ship\":" + text + "}\n"]() mutable {
+    sendLine(to.clientId, std::move(line));
+  });
 }
 
 std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
@@ -1456,7 +1533,21 @@ std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
   std::string cwd = spec.cwd;
   if (!cwd.empty() && !isDirectory(inside + cwd))
     return "cwd " + cwd + " is not a directory" + (spec.root.empty() ? "" : " inside root " + spec.root);
-  if (!spec.user.empty() && getpwnam(spec.user.c_str()) == nullptr) return "no such user '" + spec.user + "'";
+  // The helper gets numeric ids: the root may have no passwd, and the
+  // static helper no NSS.
+  std::string ids;
+  if (!spec.user.empty()) {
+    passwd* entry = getpwnam(spec.user.c_str());
+    if (entry == nullptr) return "no such user '" + spec.user + "'";
+    ids = std::to_string(entry->pw_uid) + ":" + std::to_string(entry->pw_gid);
+    std::vector<gid_t> groups(32);
+    int count = static_cast<int>(groups.size());
+    while (getgrouplist(spec.user.c_str(), entry->pw_gid, groups.data(), &count) < 0) {
+      if (static_cast<size_t>(count) <= groups.size()) return "cannot list the groups of user '" + spec.user + "'";
+      groups.resize(static_cast<size_t>(count));
+    }
+    for (int i = 0; i < count; ++i) ids += (i == 0 ? ":" : ",") + std::to_string(groups[static_cast<size_t>(i)]);
+  }
 
   int out = openAppendNoFollow(config_.paths.shipOutLog(spec.name), 0640);
   if (out < 0) return "cannot open " + config_.paths.shipOutLog(spec.name) + ": " + strerror(-out);
@@ -1469,8 +1560,11 @@ std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
   std::vector<std::string> args;
   bool helper = !spec.root.empty() || !spec.user.empty();
   // Without a root the ship starts in the base directory, with or without the helper.
-  if (helper) args = {config_.selfExe, kShipExecVerb, spec.root, cwd.empty() && spec.root.empty() ? config_.paths.base : cwd,
-                      spec.user, "--"};
+  if (helper) {
+    if (shipExec_.empty()) args = {config_.selfExe, kShipExecVerb};
+    else args = {shipExec_};
+    args.insert(args.end(), {spec.root, cwd.empty() && spec.root.empty() ? config_.paths.base : cwd, ids, "--"});
+  }
   args.insert(args.end(), spec.command.begin(), spec.command.end());
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
@@ -1638,6 +1732,7 @@ void Daemon::onStopped(const std::string& name) {
         byPid_.erase(record->pid);
         sessionOwner_.erase(record->pid);
         ships_.erase(n);
+        logLimited_.erase(n);
         batch_.remove(n);
         log_.info("ship " + n + " removed");
         json event = {{"event", "removed"}, {"ship", n}, {"at", nowIso()}, {"record", ships.back()}};
@@ -1894,6 +1989,7 @@ void Daemon::beginShutdown(const char* why) {
   for (auto* handle : {sigchld_, sigterm_, sigint_, sighup_})
     if (handle != nullptr) closeAndDelete(handle);
   if (childPoll_ != nullptr) closeAndDelete(childPoll_);
+  if (adoptedPoll_ != nullptr) closeAndDelete(adoptedPoll_);
   for (auto* timer : {safetyNet_, health_, restartTimer_, backoffTimer_, rotation_})
     if (timer != nullptr) closeAndDelete(timer);
   if (flusher_ != nullptr) closeAndDelete(flusher_);

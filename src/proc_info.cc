@@ -3,8 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
-#include <sstream>
+#include <type_traits>
 #include <string>
 
 namespace keelan {
@@ -12,14 +13,38 @@ namespace keelan {
 std::optional<ProcStat> parseProcStat(const std::string& text) {
   size_t close = text.rfind(')');
   if (close == std::string::npos || close + 2 >= text.size()) return std::nullopt;
-  std::istringstream fields(text.substr(close + 2));
+  // Hand-rolled: a cold start reads this for every ship, and istringstream
+  // was a quarter of it.
+  const char* cursor = text.c_str() + close + 2;
+  auto nextField = [&cursor]() -> const char* {
+    while (*cursor == ' ') ++cursor;
+    if (*cursor == '\0') return nullptr;
+    const char* start = cursor;
+    while (*cursor != ' ' && *cursor != '\0') ++cursor;
+    return start;
+  };
+  auto number = [](const char* field, auto& into) {
+    char* end = nullptr;
+    errno = 0;
+    long long value = strtoll(field, &end, 10);
+    if (end == field || (*end != ' ' && *end != '\0' && *end != '\n') || errno != 0) return false;
+    into = static_cast<std::remove_reference_t<decltype(into)>>(value);
+    return true;
+  };
   ProcStat stat;
-  std::string skip;
   // Field 3 is the state; 4 ppid; 5 pgrp; 6 session; 22 starttime.
-  if (!(fields >> stat.state >> stat.ppid >> skip >> stat.session)) return std::nullopt;
-  for (int field = 7; field < 22; ++field)
-    if (!(fields >> skip)) return std::nullopt;
-  if (!(fields >> stat.startTime)) return std::nullopt;
+  const char* field = nextField();
+  if (field == nullptr) return std::nullopt;
+  stat.state = field[0];
+  for (int index = 4; index <= 22; ++index) {
+    field = nextField();
+    if (field == nullptr) return std::nullopt;
+    bool ok = true;
+    if (index == 4) ok = number(field, stat.ppid);
+    else if (index == 6) ok = number(field, stat.session);
+    else if (index == 22) ok = field[0] != '-' && number(field, stat.startTime);
+    if (!ok) return std::nullopt;
+  }
   return stat;
 }
 
@@ -50,7 +75,10 @@ std::string readBootId() {
 
 Liveness checkLiveness(pid_t pid, uint64_t startTime) {
   if (pid <= 0) return Liveness::gone;
-  auto stat = readProcStat(pid);
+  return livenessOf(readProcStat(pid), startTime);
+}
+
+Liveness livenessOf(const std::optional<ProcStat>& stat, uint64_t startTime) {
   if (!stat) return Liveness::gone;
   if (stat->startTime != startTime) return Liveness::reused;
   if (stat->state == 'Z' || stat->state == 'X') return Liveness::gone;

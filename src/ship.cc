@@ -221,6 +221,106 @@ ExitStatus getExit(const json& in) {
 }
 }  // namespace
 
+namespace {
+// JSON text of a string exactly as json::dump() writes it: printable ASCII
+// without quotes or backslashes is copied; anything else goes through
+// nlohmann, so escapes and replaced invalid UTF-8 stay identical.
+void appendString(std::string& out, const std::string& text) {
+  bool plain = std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
+  }
+  out.push_back('"');
+  out += text;
+  out.push_back('"');
+}
+void appendStringOrNull(std::string& out, const std::string& text) {
+  if (text.empty()) out += "null";
+  else appendString(out, text);
+}
+}  // namespace
+
+// Written directly rather than through a DOM: every commit, reply, event and
+// `list` serialises records, and a DOM costs some 40 allocations each. The
+// members are those of shipRecordToJson, in the byte order of their keys,
+// which is the order dump() writes an object in; a unit test and the fuzzer
+// check that the two agree.
+std::string shipRecordText(const ShipRecord& record) {
+  const ShipSpec& spec = record.spec;
+  const ExitStatus& exit = record.exit;
+  bool exited = exit.kind == ExitStatus::Kind::exited, signaled = exit.kind == ExitStatus::Kind::signaled;
+  std::string out;
+  out.reserve(640);
+  out += "{\"adopted\":";
+  out += record.adopted ? "true" : "false";
+  out += ",\"bootId\":";
+  appendStringOrNull(out, record.bootId);
+  out += ",\"command\":[";
+  for (size_t i = 0; i < spec.command.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    appendString(out, spec.command[i]);
+  }
+  out += "],\"coreDumped\":";
+  out += signaled ? (exit.coreDumped ? "true" : "false") : "null";
+  out += ",\"cwd\":";
+  appendStringOrNull(out, spec.cwd);
+  out += ",\"deployCount\":" + std::to_string(record.deployCount);
+  out += ",\"env\":{";
+  bool first = true;
+  for (const auto& [key, value] : spec.env) {
+    if (!first) out.push_back(',');
+    first = false;
+    appendString(out, key);
+    out.push_back(':');
+    appendString(out, value);
+  }
+  out += "},\"error\":";
+  appendStringOrNull(out, record.error);
+  out += ",\"exitCode\":";
+  out += exited ? std::to_string(exit.code) : "null";
+  out += ",\"exitStatusSource\":";
+  appendStringOrNull(out, record.exitSource);
+  out += ",\"lastCheckedAt\":";
+  appendStringOrNull(out, record.lastCheckedAt);
+  out += ",\"maxLogFiles\":";
+  out += spec.maxLogFiles > 0 ? std::to_string(spec.maxLogFiles) : "null";
+  out += ",\"maxLogSize\":";
+  out += spec.maxLogSize > 0 ? std::to_string(spec.maxLogSize) : "null";
+  out += ",\"name\":";
+  appendString(out, spec.name);
+  out += ",\"nextAttemptAt\":";
+  if (record.status == ShipStatus::backoff) appendString(out, isoTime(record.nextAttemptMs));
+  else out += "null";
+  out += ",\"nextAttemptMs\":" + std::to_string(record.nextAttemptMs);
+  out += ",\"onExit\":";
+  appendStringOrNull(out, spec.onExit);
+  out += ",\"processId\":";
+  out += record.pid > 0 ? std::to_string(record.pid) : "null";
+  out += ",\"processStartTime\":" + std::to_string(record.startTime);
+  out += ",\"restart\":";
+  appendString(out, restartPolicyText(spec.restart));
+  out += ",\"restartStreak\":" + std::to_string(record.restartStreak);
+  out += ",\"restarts\":" + std::to_string(record.restarts);
+  out += ",\"root\":";
+  appendStringOrNull(out, spec.root);
+  out += ",\"runCount\":" + std::to_string(record.runCount);
+  out += ",\"startedAt\":";
+  appendStringOrNull(out, record.startedAt);
+  out += ",\"status\":";
+  out += std::string("\"") + statusName(record.status) + "\"";
+  out += ",\"stoppedAt\":";
+  appendStringOrNull(out, record.stoppedAt);
+  out += ",\"stoppedReason\":";
+  appendStringOrNull(out, record.stoppedReason);
+  out += ",\"termSignal\":";
+  out += signaled ? std::to_string(exit.signal) : "null";
+  out += ",\"user\":";
+  appendStringOrNull(out, spec.user);
+  out.push_back('}');
+  return out;
+}
+
 json shipRecordToJson(const ShipRecord& record) {
   json out = shipSpecToJson(record.spec);
   out["status"] = statusName(record.status);

@@ -205,11 +205,9 @@ std::string Store::commitOnce(const StoreBatch& batch, int& rc) {
     }
     if (rc != 0 && rc != MDB_NOTFOUND) return lmdbError("cannot remove run history", rc);
   }
-  for (const auto& record : batch.puts) {
-    std::string text = shipRecordToJson(record).dump();
-    MDB_val key = toVal(record.spec.name), value = toVal(text);
-    if ((rc = mdb_put(txn.get(), ships_, &key, &value, 0)) != 0)
-      return lmdbError("cannot write ship " + record.spec.name, rc);
+  for (const auto& [name, text] : batch.puts) {
+    MDB_val key = toVal(name), value = toVal(text);
+    if ((rc = mdb_put(txn.get(), ships_, &key, &value, 0)) != 0) return lmdbError("cannot write ship " + name, rc);
   }
   for (const auto& [name, run] : batch.runs) {
     std::string keyText = runKey(name, run.run), text = runRecordToJson(run).dump();

@@ -25,5 +25,7 @@ std::string readBootId();
 enum class Liveness { alive, gone, reused };
 // alive: the PID names a non-zombie process with this start time.
 Liveness checkLiveness(pid_t pid, uint64_t startTime);
+// The same, from a /proc/PID/stat already read (nullopt: no such process).
+Liveness livenessOf(const std::optional<ProcStat>& stat, uint64_t startTime);
 
 }  // namespace keelan

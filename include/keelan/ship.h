@@ -99,6 +99,9 @@ struct ShipRecord {
 };
 
 nlohmann::json shipRecordToJson(const ShipRecord& record);
+// The same as one line of JSON text (invalid UTF-8 replaced): what the store
+// keeps and what replies and events embed.
+std::string shipRecordText(const ShipRecord& record);
 ShipRecord shipRecordFromJson(const nlohmann::json& json);
 nlohmann::json runRecordToJson(const RunRecord& run);
 RunRecord runRecordFromJson(const nlohmann::json& json);

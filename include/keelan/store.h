@@ -21,12 +21,17 @@ inline constexpr uint64_t kRunHistory = 100;
 // Removes are applied before puts and runs, so removing a ship drops its
 // earlier puts from the batch: what is left is what came after the removal.
 struct StoreBatch {
+  // Serialises the record once; the text is also what replies embed.
+  const std::string& put(const ShipRecord& record) {
+    puts.emplace_back(record.spec.name, shipRecordText(record));
+    return puts.back().second;
+  }
   void remove(const std::string& name) {
-    std::erase_if(puts, [&](const ShipRecord& r) { return r.spec.name == name; });
+    std::erase_if(puts, [&](const auto& put) { return put.first == name; });
     std::erase_if(runs, [&](const auto& run) { return run.first == name; });
     removes.push_back(name);
   }
-  std::vector<ShipRecord> puts;
+  std::vector<std::pair<std::string, std::string>> puts;  // name, record text
   std::vector<std::pair<std::string, RunRecord>> runs;
   std::vector<std::string> removes;
   bool empty() const { return puts.empty() && runs.empty() && removes.empty(); }

@@ -5,7 +5,8 @@
 //    (validateShipSpec gives the same verdict on both);
 //  - shipRecordFromJson / runRecordFromJson either throw (bad "name" and
 //    friends are fine) or give a record whose JSON form is a fixed point:
-//    toJson(fromJson(toJson(r))) == toJson(r).
+//    toJson(fromJson(toJson(r))) == toJson(r);
+//  - shipRecordText (written by hand) is byte for byte the DOM's dump().
 // Nothing crashes, leaks or trips a sanitizer; violations __builtin_trap().
 #include <cstddef>
 #include <cstdint>
@@ -59,6 +60,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (doc.is_discarded()) return 0;
   checkSpec(doc);
   checkRecord<keelan::ShipRecord>(doc, keelan::shipRecordFromJson, keelan::shipRecordToJson);
+  try {
+    keelan::ShipRecord record = keelan::shipRecordFromJson(doc);
+    if (keelan::shipRecordText(record) != keelan::shipRecordToJson(record).dump(-1, ' ', false, json::error_handler_t::replace))
+      __builtin_trap();
+  } catch (const std::invalid_argument&) {
+  } catch (const json::exception&) {
+  }
   checkRecord<keelan::RunRecord>(doc, keelan::runRecordFromJson, keelan::runRecordToJson);
   return 0;
 }

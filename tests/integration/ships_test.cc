@@ -119,6 +119,52 @@ TEST_F(Ships, BurstOf200ShipsEveryCodeExact) {
   close(gate);
 }
 
+// Exits the reaper finds together are committed together: 100 ships exit
+// while the daemon is stopped (SIGSTOP), so when it resumes every pidfd is
+// ready at once. One commit per exit would be 100; the batch is one or two.
+TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
+  constexpr int kShips = 100;
+  std::string fifo = root_ + "/tmp/go";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
+  int gate = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(gate, 0);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kShips; ++i) {
+    ASSERT_EQ(deploySh("held" + std::to_string(i), "read line < /tmp/go; exit " + std::to_string(i)).code, 0);
+    pids.push_back(pidOf("held" + std::to_string(i)));
+  }
+  auto commits = [&] {
+    Result m = keelan({"metrics"});
+    size_t at = m.out.find("\nkeelan_lmdb_commit_seconds_count ");
+    return at == std::string::npos ? -1L : atol(m.out.c_str() + at + 35);
+  };
+  long before = commits();
+  ASSERT_GE(before, 0);
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(kill(daemon, SIGSTOP), 0);
+  std::string lines(kShips * 2, '\n');
+  for (size_t i = 0; i < lines.size(); i += 2) lines[i] = 'g';
+  bool written = write(gate, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size());
+  bool allZombies = eventually([&] {
+    for (pid_t pid : pids) {
+      std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+      size_t close = stat.rfind(')');
+      if (close == std::string::npos || stat[close + 2] != 'Z') return false;
+    }
+    return true;
+  }, 30000);
+  ASSERT_EQ(kill(daemon, SIGCONT), 0);
+  ASSERT_TRUE(written);
+  ASSERT_TRUE(allZombies);
+  ASSERT_TRUE(eventually([&] { return json({"ps", "--json"}).empty(); }, 30000));
+  long after = commits();
+  EXPECT_GE(after - before, 1);
+  EXPECT_LE(after - before, 3) << "exits were committed one by one";
+  for (int i = 0; i < kShips; ++i) EXPECT_EQ(inspect("held" + std::to_string(i))["exitCode"], i);
+  EXPECT_TRUE(zombieChildrenOf(daemon).empty());
+  close(gate);
+}
+
 TEST_F(Ships, StopEscalatesToSigkillForAShipIgnoringSigterm) {
   ASSERT_EQ(deploySh("stubborn", "trap '' TERM; while true; do sleep 1; done").code, 0);
   // Wait until the shell has installed its trap (SIGTERM is bit 15).

@@ -137,6 +137,43 @@ TEST(ShipRecord, JsonRoundTrip) {
   EXPECT_EQ(shipRecordToJson(back), out);
 }
 
+// shipRecordText is written by hand for speed; it must be byte for byte what
+// dumping the DOM gives, for every shape of record.
+TEST(ShipRecord, TextIsExactlyTheDomDump) {
+  auto dump = [](const ShipRecord& r) { return shipRecordToJson(r).dump(-1, ' ', false, json::error_handler_t::replace); };
+  ShipRecord plain = fresh();
+  EXPECT_EQ(shipRecordText(plain), dump(plain));
+  ShipRecord full = fresh();
+  full.spec.root = "/srv/roots/a b";
+  full.spec.cwd = "/tmp";
+  full.spec.user = "nobody";
+  full.spec.onExit = "echo \"done\" \\ now\n";
+  full.spec.maxLogSize = 1048576;
+  full.spec.maxLogFiles = 3;
+  full.spec.env = {{"Z", "last"}, {"A", "tab\there"}, {"UTF", "h\xc3\xa9 \xe2\x82\xac"}, {"BAD", "\xff\xfe"}, {"CTL", std::string("\x01\x1f\x7f", 3)}};
+  full.spec.command = {"/bin/sh", "-c", "printf '%s\\n' \"$A\"", ""};
+  full.spec.restart = parseRestartPolicy("on-failure:5").value();
+  onSpawned(full, 4194304, 18446744073709551615ull, "boot-\"id\"", "2026-11-26T10:15:03.123Z");
+  EXPECT_EQ(shipRecordText(full), dump(full));
+  onExited(full, ExitStatus::exited(255), "waitpid", "stopped by request", "2026-11-26T10:15:04.000Z");
+  EXPECT_EQ(shipRecordText(full), dump(full));
+  onSpawned(full, 7, 1, "b", "2026-11-26T10:15:05.000Z");
+  onExited(full, ExitStatus::signaled(9, false), "pidfd", "", "2026-11-26T10:15:06.000Z");
+  EXPECT_EQ(shipRecordText(full), dump(full));
+  full.status = ShipStatus::backoff;
+  full.nextAttemptMs = 1790000000123;
+  full.restartStreak = 2;
+  full.restarts = 9;
+  full.adopted = true;
+  full.lastCheckedAt = "2026-11-26T10:15:07.000Z";
+  full.error = "cannot execute /nope: No such file or directory";
+  EXPECT_EQ(shipRecordText(full), dump(full));
+  full.exit = {};
+  full.nextAttemptMs = -5;
+  full.status = ShipStatus::lost;
+  EXPECT_EQ(shipRecordText(full), dump(full));
+}
+
 }  // namespace
 }  // namespace keelan
 

@@ -37,7 +37,7 @@ TEST_F(StoreTest, RecordsAndHistorySurviveReopening) {
     ShipRecord r = record("web");
     onSpawned(r, 10, 1, "b", "t1");
     Transition t = onExited(r, ExitStatus::exited(3), "waitpid", "", "t2");
-    batch.puts.push_back(r);
+    batch.put(r);
     batch.runs.emplace_back("web", *t.finishedRun);
     ASSERT_EQ(store.commit(batch), "");
   }
@@ -61,7 +61,7 @@ TEST_F(StoreTest, HistoryIsBoundedToTheLastHundredRuns) {
     onSpawned(r, 100 + i, 1, "b", "t");
     Transition t = onExited(r, ExitStatus::exited(i % 256), "waitpid", "", "t");
     StoreBatch batch;
-    batch.puts.push_back(r);
+    batch.put(r);
     batch.runs.emplace_back("busy", *t.finishedRun);
     ASSERT_EQ(store.commit(batch), "");
   }
@@ -83,7 +83,7 @@ TEST_F(StoreTest, RemoveDeletesRecordAndHistory) {
   onSpawned(r, 1, 1, "b", "t");
   Transition t = onExited(r, ExitStatus::exited(0), "waitpid", "", "t");
   StoreBatch batch;
-  batch.puts.push_back(r);
+  batch.put(r);
   batch.runs.emplace_back("gone", *t.finishedRun);
   ASSERT_EQ(store.commit(batch), "");
   StoreBatch removal;
@@ -105,7 +105,7 @@ TEST_F(StoreTest, AFullMapGrowsInsteadOfFailing) {
   for (int i = 0; i < 2000; ++i) {
     ShipRecord r = record("ship" + std::to_string(i));
     r.spec.env["PAD"] = std::string(200, 'x');
-    batch.puts.push_back(r);
+    batch.put(r);
   }
   ASSERT_EQ(store.commit(batch), "");
   EXPECT_GT(store.mapSize(), before);

@@ -1,0 +1,88 @@
+/* What the daemon spawns for a ship with a root or a user:
+ *
+ *   keelan-ship-exec ROOT CWD IDS -- COMMAND...
+ *
+ * Like chroot(8), but it also enters CWD inside the root and switches to
+ * the ids the daemon resolved (IDS: empty, or UID:GID[:G1,G2,...]), then
+ * execs COMMAND so the ship keeps this PID.
+ *
+ * It is C and libc only, linked statically as its own small binary: every
+ * ship pays its start-up, and a static binary starts in a fraction of the
+ * time the dynamically linked C++ `keelan` needs. `keelan __ship-exec` runs
+ * the same code where that binary is missing. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+int keelan_ship_exec(int argc, char** argv);
+
+enum { kMaxGroups = 65536 };
+
+static int fail(const char* what, const char* detail) {
+  fprintf(stderr, "keelan: %s %s: %s\n", what, detail, strerror(errno));
+  return 127;
+}
+
+static int parseId(const char** cursor, char stop, unsigned long* into) {
+  char* end = NULL;
+  errno = 0;
+  if (**cursor < '0' || **cursor > '9') return 0;
+  *into = strtoul(*cursor, &end, 10);
+  if (errno != 0 || *into > 0xfffffffeUL || (*end != stop && *end != '\0')) return 0;
+  *cursor = end;
+  return 1;
+}
+
+/* IDS into uid, gid and the supplementary groups; 0 on a malformed text. */
+static int parseIds(const char* text, uid_t* uid, gid_t* gid, gid_t* groups, size_t* count) {
+  unsigned long value = 0;
+  const char* cursor = text;
+  if (!parseId(&cursor, ':', &value) || *cursor != ':') return 0;
+  *uid = (uid_t)value;
+  ++cursor;
+  if (!parseId(&cursor, ':', &value)) return 0;
+  *gid = (gid_t)value;
+  *count = 0;
+  if (*cursor == '\0') return 1;
+  ++cursor;
+  while (*cursor != '\0') {
+    if (*count == kMaxGroups || !parseId(&cursor, ',', &value)) return 0;
+    groups[(*count)++] = (gid_t)value;
+    if (*cursor == ',') ++cursor;
+  }
+  return 1;
+}
+
+int keelan_ship_exec(int argc, char** argv) {
+  if (argc < 6 || strcmp(argv[4], "--") != 0) {
+    fprintf(stderr, "keelan: %s is internal to the daemon\n", argv[0]);
+    return 127;
+  }
+  const char* root = argv[1];
+  const char* cwd = argv[2][0] != '\0' ? argv[2] : "/";
+  const char* ids = argv[3];
+  uid_t uid = 0;
+  gid_t gid = 0;
+  static gid_t groups[kMaxGroups];
+  size_t count = 0;
+  if (ids[0] != '\0') {
+    if (!parseIds(ids, &uid, &gid, groups, &count)) {
+      fprintf(stderr, "keelan: malformed ids '%s'\n", ids);
+      return 127;
+    }
+    if (setgroups(count, groups) != 0) return fail("cannot set the supplementary groups", ids);
+  }
+  if (root[0] != '\0' && chroot(root) != 0) return fail("cannot chroot to", root);
+  if (chdir(cwd) != 0) return fail("cannot change directory to", cwd);
+  if (ids[0] != '\0') {
+    if (setgid(gid) != 0) return fail("cannot set the group id", ids);
+    if (setuid(uid) != 0) return fail("cannot set the user id", ids);
+  }
+  execvp(argv[5], argv + 5);
+  return fail("cannot execute", argv[5]);
+}
