@@ -68,6 +68,8 @@ install(FILES ${KEELAN_PACKAGING_DIR}/keelan.logrotate DESTINATION /etc/logrotat
         COMPONENT debian EXCLUDE_FROM_ALL)
 install(FILES ${KEELAN_GENERATED_PACKAGING_DIR}/changelog.Debian.gz ${KEELAN_PACKAGING_DIR}/debian/copyright
         DESTINATION ${_keelan_doc} COMPONENT debian EXCLUDE_FROM_ALL)
+install(FILES ${KEELAN_PACKAGING_DIR}/debian/lintian-overrides DESTINATION share/lintian/overrides RENAME keelan
+        COMPONENT debian EXCLUDE_FROM_ALL)
 # README.Debian: packaging/README.md (the service, its files, the scripts).
 install(FILES ${KEELAN_PACKAGING_DIR}/README.md DESTINATION ${_keelan_doc} RENAME README.Debian
         COMPONENT debian EXCLUDE_FROM_ALL)
