@@ -139,7 +139,8 @@ struct Client {
   uint64_t id = 0;
   std::string input;
   int64_t partialSince = 0;  // when an unfinished line started, 0 if none
-  bool subscribed = false;
+  bool subscribed = false;   // events are sent to it
+  bool subscribing = false;  // asked for events; counted in subscribers_ from then on
   bool closing = false;
   bool paused = false;  // not read while its replies pile up
 };
@@ -186,6 +187,23 @@ class Daemon {
 
   // reaping and store
   void reap();
+  // A pidfd for watching a ship, or -1 when there is none or when it would
+  // eat into the fds kept for clients and ship logs: a ship without one is
+  // still reaped exactly (waitid(P_ALL)) or, adopted, polled.
+  int openWatchPidfd(pid_t pid) {
+    int fd = openPidfd(pid);
+    if (fd >= 0 && static_cast<rlim_t>(fd) >= pidfdCeiling_) {
+      close(fd);
+      if (!pidfdCeilingLogged_) {
+        pidfdCeilingLogged_ = true;
+        log_.warn("file descriptor limit near (" + std::to_string(pidfdCeiling_ + kFdHeadroom) +
+                  "): further ships are watched without pidfds (one commit per exit, adopted ones polled); "
+                  "raise the daemon's RLIMIT_NOFILE (e.g. LimitNOFILE= in the unit)");
+      }
+      return -1;
+    }
+    return fd;
+  }
   // Registers a ship we parent; `pidfd` is one already open on it, or -1.
   void trackChild(pid_t pid, const std::string& name, int pidfd = -1);
   void collectShipExits();
@@ -326,11 +344,15 @@ class Daemon {
   int childEpoll_ = -1;
   uv_poll_t* childPoll_ = nullptr;
   std::unordered_map<pid_t, int> childPidfd_;
+  std::unordered_map<int, pid_t> childByFd_;
   // Zombies whose exits are in batch_: reaped once it is committed
   // (pid, pidfd or -1).
   std::vector<std::pair<pid_t, int>> awaitingCommit_;
   std::vector<std::chrono::steady_clock::time_point> exitSeen_;
   int safetyNetTicks_ = 0;
+  static constexpr rlim_t kFdHeadroom = 256;
+  rlim_t pidfdCeiling_ = 1024 - kFdHeadroom;  // set from RLIMIT_NOFILE at start
+  bool pidfdCeilingLogged_ = false;
   // Session id (the ship's first PID) -> ship name, kept after the ship
   // exits so that its orphans, reaped later, are still attributed to it.
   std::unordered_map<pid_t, std::string> sessionOwner_;
@@ -494,6 +516,10 @@ int Daemon::run() {
     return 1;
   }
   devNull_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (rlimit limit{}; getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    pidfdCeiling_ = limit.rlim_cur > 2 * kFdHeadroom ? limit.rlim_cur - kFdHeadroom : limit.rlim_cur / 2;
+  else
+    pidfdCeiling_ = RLIM_INFINITY;
   shipExec_ = findShipExecBinary(config_.selfExe);
   bootId_ = readBootId();
   if (config_.restarts > 0) log_.info("daemon re-executed in place (restart " + std::to_string(config_.restarts) + ")");
@@ -548,7 +574,12 @@ int Daemon::run() {
     childPoll_ = new uv_poll_t;
     uv_poll_init(&loop_, childPoll_, childEpoll_);
     childPoll_->data = this;
-    uv_poll_start(childPoll_, UV_READABLE, [](uv_poll_t* h, int, int) { static_cast<Daemon*>(h->data)->reap(); });
+    // Ships' exits only: the O(children) walk for orphans is SIGCHLD's, rate-limited.
+    uv_poll_start(childPoll_, UV_READABLE, [](uv_poll_t* h, int, int) {
+      auto* self = static_cast<Daemon*>(h->data);
+      self->collectShipExits();
+      self->flush();
+    });
   } else {
     log_.warn(std::string("no epoll set for child pidfds (") + strerror(errno) + "); exits are committed one by one");
   }
@@ -634,7 +665,7 @@ void Daemon::loadAndRecover() {
     }
     // The pidfd first, then /proc: the pidfd pins the PID, so a start time
     // read after it proves the pidfd is the ship's. One read per ship.
-    int fd = ship.pid > 0 ? openPidfd(ship.pid) : -1;
+    int fd = ship.pid > 0 ? openWatchPidfd(ship.pid) : -1;
     auto stat = readProcStat(ship.pid);
     if (stat && stat->startTime == ship.startTime && stat->ppid == self_) {
       // Still our child, alive or a zombie (we were re-executed in place):
@@ -687,16 +718,21 @@ void Daemon::trackChild(pid_t pid, const std::string& name, int pidfd) {
   }
   // Race-free: an unreaped child's PID cannot be reused. Without a pidfd
   // (fd limit reached) the ship is still reaped, through waitid(P_ALL).
-  int fd = pidfd >= 0 ? pidfd : openPidfd(pid);
+  if (childPidfd_.count(pid) != 0) {  // tracked already (a duplicate record)
+    if (pidfd >= 0) close(pidfd);
+    return;
+  }
+  int fd = pidfd >= 0 ? pidfd : openWatchPidfd(pid);
   if (fd < 0) return;
   epoll_event event{};
   event.events = EPOLLIN;
-  event.data.u64 = static_cast<uint64_t>(pid);
+  event.data.fd = fd;
   if (epoll_ctl(childEpoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
     close(fd);
     return;
   }
   childPidfd_[pid] = fd;
+  childByFd_[fd] = pid;
 }
 
 // Every ship whose pidfd is readable: peek its status (WNOWAIT keeps the
@@ -708,18 +744,19 @@ void Daemon::collectShipExits() {
     int n = epoll_wait(childEpoll_, events, 256, 0);
     if (n <= 0) break;
     for (int i = 0; i < n; ++i) {
-      auto pid = static_cast<pid_t>(events[i].data.u64);
-      auto fd = childPidfd_.find(pid);
-      if (fd == childPidfd_.end()) continue;
+      int fd = events[i].data.fd;
+      auto tracked = childByFd_.find(fd);
       siginfo_t info{};
-      if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd->second), &info,
-                 WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) {
-        // Readable but not waitable: leave it to the P_ALL pass rather
-        // than spin on a level-triggered fd.
-        epoll_ctl(childEpoll_, EPOLL_CTL_DEL, fd->second, nullptr);
+      if (tracked == childByFd_.end() ||
+          waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+          info.si_pid == 0) {
+        // Unknown, or readable but not waitable (a kernel without
+        // P_PIDFD): leave it to the P_ALL walk rather than spin on a
+        // level-triggered fd.
+        epoll_ctl(childEpoll_, EPOLL_CTL_DEL, fd, nullptr);
         continue;
       }
-      shipExited(pid, info);
+      shipExited(tracked->second, info);
     }
     if (n < 256) break;
   }
@@ -734,6 +771,7 @@ bool Daemon::shipExited(pid_t pid, const siginfo_t& info) {
     fd = tracked->second;
     epoll_ctl(childEpoll_, EPOLL_CTL_DEL, fd, nullptr);
     childPidfd_.erase(tracked);
+    childByFd_.erase(fd);
   }
   awaitingCommit_.emplace_back(pid, fd);
   auto known = byPid_.find(pid);
@@ -757,12 +795,14 @@ void Daemon::reapCommitted() {
   exitSeen_.clear();
   for (auto [pid, fd] : awaitingCommit_) {
     siginfo_t info{};
+    int rc = -1;
     if (fd >= 0) {
-      while (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info, WEXITED | WNOHANG) != 0 &&
+      while ((rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info, WEXITED | WNOHANG)) != 0 &&
              errno == EINTR) {
       }
       close(fd);
-    } else {
+    }
+    if (fd < 0 || (rc != 0 && errno == EINVAL)) {  // no pidfd, or a kernel without P_PIDFD (before 5.4)
       while (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) != 0 && errno == EINTR) {
       }
     }
@@ -1314,7 +1354,7 @@ void Daemon::sendLine(uint64_t clientId, std::string line) {
 void Daemon::closeClient(Client& client) {
   if (client.closing) return;
   client.closing = true;
-  if (client.subscribed) --subscribers_;
+  if (client.subscribing) --subscribers_;
   uint64_t id = client.id;
   // Let queued replies reach the peer, then close.
   auto* shutdown = new uv_shutdown_t;
@@ -1515,7 +1555,8 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
   }
   uint64_t startTime = 0;
   if (auto stat = readProcStat(pid)) startTime = stat->startTime;
-  if (record.pid > 0) sessionOwner_.erase(record.pid);
+  if (auto owned = sessionOwner_.find(record.pid); owned != sessionOwner_.end() && owned->second == spec.name)
+    sessionOwner_.erase(owned);
   std::string text = apply(record, onSpawned(record, pid, startTime, bootId_, now));
   if (text.empty()) text = shipRecordText(record);  // refused transition: still answer with the record
   ++counters_.spawns;
@@ -1746,8 +1787,10 @@ void Daemon::onStopped(const std::string& name) {
       if (record == nullptr) continue;
       ships.push_back(shipRecordToJson(*record));
       if (finished->removeAfter) {
-        byPid_.erase(record->pid);
-        sessionOwner_.erase(record->pid);
+        // Only this ship's entries: its old PID may name another ship by now.
+        if (auto owned = byPid_.find(record->pid); owned != byPid_.end() && owned->second == n) byPid_.erase(owned);
+        if (auto owned = sessionOwner_.find(record->pid); owned != sessionOwner_.end() && owned->second == n)
+          sessionOwner_.erase(owned);
         ships_.erase(n);
         logLimited_.erase(n);
         batch_.remove(n);
@@ -1799,11 +1842,16 @@ void Daemon::opRemove(const PendingReply& to, const json& body) {
 
 // The subscription starts in order with the replies: events decided before
 // it are not sent to it.
-void Daemon::opEvents(Client&, const PendingReply& to) {
+void Daemon::opEvents(Client& client, const PendingReply& to) {
+  // Counted now, so events decided before the reply goes out are built and
+  // queued behind it, and the subscriber gets them.
+  if (!client.subscribing && !client.closing) {
+    client.subscribing = true;
+    ++subscribers_;
+  }
   deliver([this, to] {
     auto it = clients_.find(to.clientId);
     if (it == clients_.end()) return;
-    if (!it->second->subscribed) ++subscribers_;
     it->second->subscribed = true;
     reply(to, {{"subscribed", true}});
   });

@@ -2,6 +2,7 @@
 // statuses, reaping of orphans, stop/wait/logs/rm/events, bad input.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,6 +163,42 @@ TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
   EXPECT_LE(after - before, 3) << "exits were committed one by one";
   for (int i = 0; i < kShips; ++i) EXPECT_EQ(inspect("held" + std::to_string(i))["exitCode"], i);
   EXPECT_TRUE(zombieChildrenOf(daemon).empty());
+  close(gate);
+}
+
+// With few file descriptors the daemon stops taking pidfds before they
+// crowd out ship logs and clients; ships beyond that are still recorded
+// exactly, through the waitid(P_ALL) path, one commit per exit.
+TEST_F(Ships, BeyondItsPidfdBudgetEveryExitIsStillExact) {
+  constexpr int kShips = 130;
+  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 200;  // a budget of 100 pidfds
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  startDaemon();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::string fifo = root_ + "/tmp/go";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
+  int gate = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(gate, 0);
+  for (int i = 0; i < kShips; ++i) {
+    Result d = deploySh("many" + std::to_string(i), "read line < /tmp/go; exit " + std::to_string(i));
+    ASSERT_EQ(d.code, 0) << d.err;
+  }
+  EXPECT_NE(readFile(base_ + "/logs/monitor-daemon.log").find("further ships are watched without pidfds"),
+            std::string::npos);
+  std::string lines(kShips * 2, '\n');
+  for (size_t i = 0; i < lines.size(); i += 2) lines[i] = 'g';
+  ASSERT_EQ(write(gate, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  ASSERT_TRUE(eventually([&] { return json({"ps", "--json"}).empty(); }, 60000));
+  for (int i = 0; i < kShips; ++i) {
+    auto ship = inspect("many" + std::to_string(i));
+    EXPECT_EQ(ship["exitCode"], i);
+    EXPECT_EQ(ship["exitStatusSource"], "waitpid");
+  }
+  EXPECT_TRUE(zombieChildrenOf(daemonPid()).empty());
   close(gate);
 }
 
