@@ -207,7 +207,7 @@ class Daemon {
   // Registers a ship we parent; `pidfd` is one already open on it, or -1.
   void trackChild(pid_t pid, const std::string& name, int pidfd = -1);
   void collectShipExits();
-  bool shipExited(pid_t pid, const siginfo_t& info);
+  void shipExited(pid_t pid, const siginfo_t& info);
   void reapCommitted();
   void finishExit(ShipRecord& record, const ExitStatus& exit, const std::string& source,
                   const std::string& reason);
@@ -763,9 +763,9 @@ void Daemon::collectShipExits() {
 }
 
 // A ship we parent has exited and is still a zombie: record the exit and
-// queue the zombie to be reaped once the record is committed. Returns false
-// when the PID was not a running ship (it is then queued all the same).
-bool Daemon::shipExited(pid_t pid, const siginfo_t& info) {
+// queue the zombie to be reaped once the record is committed (also when the
+// PID no longer names a running ship).
+void Daemon::shipExited(pid_t pid, const siginfo_t& info) {
   int fd = -1;
   if (auto tracked = childPidfd_.find(pid); tracked != childPidfd_.end()) {
     fd = tracked->second;
@@ -775,15 +775,14 @@ bool Daemon::shipExited(pid_t pid, const siginfo_t& info) {
   }
   awaitingCommit_.emplace_back(pid, fd);
   auto known = byPid_.find(pid);
-  if (known == byPid_.end()) return false;
+  if (known == byPid_.end()) return;
   std::string name = known->second;
   byPid_.erase(known);
   ShipRecord* record = find(name);
-  if (record == nullptr || record->pid != pid || record->status != ShipStatus::running) return false;
+  if (record == nullptr || record->pid != pid || record->status != ShipStatus::running) return;
   auto seen = std::chrono::steady_clock::now();
   finishExit(*record, exitFromSiginfo(info), "waitpid", "");
   exitSeen_.push_back(seen);
-  return true;
 }
 
 // Durable before the zombie goes: a crash before this leaves the zombies,

@@ -160,16 +160,22 @@ std::map<std::string, double> parseExposition(const std::string& text) {
   return samples;
 }
 
-int freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+// Binds `fd` to a free loopback port and returns the port.
+int bindLoopback(int fd) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   socklen_t length = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-  close(fd);
   return ntohs(addr.sin_port);
+}
+
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int port = bindLoopback(fd);
+  close(fd);
+  return port;
 }
 
 std::string httpGet(int port, const std::string& path) {
@@ -280,13 +286,7 @@ class Receiver {
  public:
   Receiver() {
     listen_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t length = sizeof addr;
-    getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &length);
-    port_ = ntohs(addr.sin_port);
+    port_ = bindLoopback(listen_);
     ::listen(listen_, 16);
     thread_ = std::thread([this] { run(); });
   }

@@ -21,6 +21,18 @@ class Ships : public KeelanTest {
     root_ = makeRoot();
   }
   pid_t pidOf(const std::string& name) { return inspect(name)["processId"].get<pid_t>(); }
+  // A FIFO that held ships wait on (`read line < /tmp/go`); -1 on failure.
+  int openGate() {
+    std::string fifo = root_ + "/tmp/go";
+    if (mkfifo(fifo.c_str(), 0666) != 0) return -1;
+    return open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  }
+  // Lets `ships` held ships go at once: one line each, in one write.
+  static bool releaseGate(int gate, int ships) {
+    std::string lines(static_cast<size_t>(ships) * 2, '\n');
+    for (size_t i = 0; i < lines.size(); i += 2) lines[i] = 'g';
+    return write(gate, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size());
+  }
 };
 
 TEST_F(Ships, ExitZeroAndSevenAreRecordedExactly) {
@@ -93,18 +105,14 @@ TEST_F(Ships, BurstOf200ShipsEveryCodeExact) {
   constexpr int kShips = 200;
   // Each ship blocks reading a line from a FIFO, so all 200 exit at about
   // the same time once the lines are written.
-  std::string fifo = root_ + "/tmp/go";
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
-  int gate = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  int gate = openGate();
   ASSERT_GE(gate, 0);
   for (int i = 0; i < kShips; ++i) {
     std::string script = "read line < /tmp/go; exit " + std::to_string(i);
     Result d = deploySh("burst" + std::to_string(i), script);
     ASSERT_EQ(d.code, 0) << d.err;
   }
-  std::string lines(kShips * 2, '\n');
-  for (size_t i = 0; i < lines.size(); i += 2) lines[i] = 'g';
-  ASSERT_EQ(write(gate, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  ASSERT_TRUE(releaseGate(gate, kShips));
   ASSERT_TRUE(eventually([&] { return json({"ps", "--json"}).empty(); }, 60000));
   auto ships = json({"ps", "--all", "--json"});
   ASSERT_EQ(ships.size(), static_cast<size_t>(kShips));
@@ -125,9 +133,7 @@ TEST_F(Ships, BurstOf200ShipsEveryCodeExact) {
 // ready at once. One commit per exit would be 100; the batch is one or two.
 TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
   constexpr int kShips = 100;
-  std::string fifo = root_ + "/tmp/go";
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
-  int gate = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  int gate = openGate();
   ASSERT_GE(gate, 0);
   std::vector<pid_t> pids;
   for (int i = 0; i < kShips; ++i) {
@@ -136,16 +142,15 @@ TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
   }
   auto commits = [&] {
     Result m = keelan({"metrics"});
-    size_t at = m.out.find("\nkeelan_lmdb_commit_seconds_count ");
-    return at == std::string::npos ? -1L : atol(m.out.c_str() + at + 35);
+    const std::string counter = "\nkeelan_lmdb_commit_seconds_count ";
+    size_t at = m.out.find(counter);
+    return at == std::string::npos ? -1L : atol(m.out.c_str() + at + counter.size());
   };
   long before = commits();
   ASSERT_GE(before, 0);
   pid_t daemon = daemonPid();
   ASSERT_EQ(kill(daemon, SIGSTOP), 0);
-  std::string lines(kShips * 2, '\n');
-  for (size_t i = 0; i < lines.size(); i += 2) lines[i] = 'g';
-  bool written = write(gate, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size());
+  bool written = releaseGate(gate, kShips);
   bool allZombies = eventually([&] {
     for (pid_t pid : pids) {
       std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
@@ -179,9 +184,7 @@ TEST_F(Ships, BeyondItsPidfdBudgetEveryExitIsStillExact) {
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
   startDaemon();
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
-  std::string fifo = root_ + "/tmp/go";
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
-  int gate = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  int gate = openGate();
   ASSERT_GE(gate, 0);
   for (int i = 0; i < kShips; ++i) {
     Result d = deploySh("many" + std::to_string(i), "read line < /tmp/go; exit " + std::to_string(i));
@@ -189,9 +192,7 @@ TEST_F(Ships, BeyondItsPidfdBudgetEveryExitIsStillExact) {
   }
   EXPECT_NE(readFile(base_ + "/logs/monitor-daemon.log").find("further ships are watched without pidfds"),
             std::string::npos);
-  std::string lines(kShips * 2, '\n');
-  for (size_t i = 0; i < lines.size(); i += 2) lines[i] = 'g';
-  ASSERT_EQ(write(gate, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  ASSERT_TRUE(releaseGate(gate, kShips));
   ASSERT_TRUE(eventually([&] { return json({"ps", "--json"}).empty(); }, 60000));
   for (int i = 0; i < kShips; ++i) {
     auto ship = inspect("many" + std::to_string(i));
