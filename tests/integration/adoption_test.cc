@@ -129,8 +129,8 @@ TEST_F(Adoption, InPlaceRestartKeepsThePidTheChildrenAndEveryExitCode) {
   ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
   int gate = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
   for (int i = 0; i < kShips; ++i) {
-    Result d = keelan({"deploy", "r" + std::to_string(i), "--root", root_, "--", "/bin/sh", "-c",
-                       "read line < /tmp/go; exit " + std::to_string(i + 1)});
+    Result d = keelan({"deploy", numbered("r", i), "--root", root_, "--", "/bin/sh", "-c",
+                       numbered("read line < /tmp/go; exit ", i + 1)});
     ASSERT_EQ(d.code, 0) << d.err;
   }
   // A client keeps connecting and pinging throughout.
@@ -169,7 +169,7 @@ TEST_F(Adoption, InPlaceRestartKeepsThePidTheChildrenAndEveryExitCode) {
   EXPECT_TRUE(processAlive(daemon));
   ASSERT_TRUE(eventually([&] { return json({"ps", "--json"}).empty(); }, 20000));
   for (int i = 0; i < kShips; ++i) {
-    auto record = inspect("r" + std::to_string(i));
+    auto record = inspect(numbered("r", i));
     EXPECT_EQ(record["exitCode"], i + 1) << i;
     EXPECT_EQ(record["exitStatusSource"], "waitpid");
     EXPECT_EQ(record["adopted"], false);
@@ -195,7 +195,7 @@ TEST_F(Adoption, SigtermWithDeploysInFlightLeavesNoShipWithoutARecord) {
   pid_t daemon = daemonPid();
   std::vector<Background> deployers;
   for (int i = 0; i < 24; ++i)
-    deployers.push_back(keelanBackground({"deploy", "f" + std::to_string(i), "--root", root_, "--", "/bin/sleep", "1000"}));
+    deployers.push_back(keelanBackground({"deploy", numbered("f", i), "--root", root_, "--", "/bin/sleep", "1000"}));
   ASSERT_EQ(kill(daemon, SIGTERM), 0);
   ASSERT_EQ(waitChild(daemon, 5000), 0);
   std::vector<int> codes;
@@ -218,7 +218,7 @@ TEST_F(Adoption, SigtermWithDeploysInFlightLeavesNoShipWithoutARecord) {
   }
   for (size_t i = 0; i < codes.size(); ++i) {
     if (codes[i] == 0) {
-      EXPECT_TRUE(recorded.count("f" + std::to_string(i))) << "acknowledged f" << i;
+      EXPECT_TRUE(recorded.count(numbered("f", i))) << "acknowledged f" << i;
     }
   }
   for (const auto& ship : ships) {

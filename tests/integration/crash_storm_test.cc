@@ -133,7 +133,7 @@ TEST_F(CrashStorm, SigkilledDaemonLosesNothing) {
       std::mt19937 random(static_cast<unsigned>(c * 7919 + 1));
       for (int i = 0; i < kShipsPerClient; ++i) {
         int code = c * kShipsPerClient + i + 1;  // 1..240, distinct
-        std::string name = "s" + std::to_string(code);
+        std::string name = numbered("s", code);
         std::string delay = "0." + std::to_string(random() % 10) + std::to_string(random() % 10);
         if (random() % 4 == 0) delay = "1." + std::to_string(random() % 10);
         ++attempted;

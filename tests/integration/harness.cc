@@ -28,6 +28,11 @@ extern char** environ;
 
 namespace keelan::test {
 
+std::string numbered(std::string prefix, long long n) {
+  prefix += std::to_string(n);
+  return prefix;
+}
+
 std::string keelanBinary() {
   const char* path = getenv("KEELAN_BINARY");
   return path != nullptr ? path : KEELAN_BINARY_PATH;

@@ -69,6 +69,9 @@ class KeelanTest : public ::testing::Test {
 };
 
 std::string keelanBinary();
+// PREFIX followed by N ("ship7"). Not `"ship" + std::to_string(n)`: GCC 12 at -O3 reports a false
+// -Wrestrict inside that operator+ (a literal plus a temporary string) in some inlining contexts.
+std::string numbered(std::string prefix, long long n);
 bool processAlive(pid_t pid);  // exists and is not a zombie
 bool processExists(pid_t pid);  // exists, zombie or not
 std::vector<pid_t> zombieChildrenOf(pid_t parent);

@@ -208,7 +208,7 @@ TEST_F(Operations, MetricsMatchWhatHappened) {
   startDaemon({"--metrics-address", "127.0.0.1:" + std::to_string(port)});
   int index = 0;
   for (const char* script : {"exit 0", "exit 0", "exit 4", "kill -9 $$"}) {
-    std::string name = "m" + std::to_string(index++);
+    std::string name = numbered("m", index++);
     ASSERT_EQ(deploySh(name, script).code, 0);
     keelan({"wait", name});
   }
