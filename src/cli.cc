@@ -161,7 +161,7 @@ std::string humanDuration(int64_t seconds) {
 std::vector<std::string> lastLines(const std::string& path, size_t count) {
   std::vector<std::string> lines;
   if (count == 0) return lines;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = openFileNoFollow(path, O_RDONLY);  // a planted FIFO must not hang us
   if (fd < 0) return lines;
   struct stat info {};
   if (fstat(fd, &info) != 0) {
@@ -679,7 +679,7 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
   for (const auto& line : shown) std::cout << line << "\n";
   std::cout.flush();
   if (!follow) return kExitOk;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = openFileNoFollow(path, O_RDONLY);
   if (fd < 0) fail(kExitFailed, "cannot open " + path);
   lseek(fd, 0, SEEK_END);
   char buffer[65536];
@@ -703,7 +703,7 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
     struct stat current {}, opened {};
     if (stat(path.c_str(), &current) == 0 && fstat(fd, &opened) == 0 && current.st_ino != opened.st_ino) {
       close(fd);
-      fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      fd = openFileNoFollow(path, O_RDONLY);
       if (fd < 0) return kExitOk;
       continue;
     }
