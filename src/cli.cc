@@ -18,9 +18,11 @@
 #include "keelan/daemon.h"
 #include "keelan/daemonize.h"
 #include "keelan/exit_status.h"
+#include "keelan/fs_trust.h"
 #include "keelan/json_text.h"
 #include "keelan/log_rotation.h"
 #include "keelan/paths.h"
+#include "keelan/pidfd.h"
 #include "keelan/pidfile.h"
 #include "keelan/proc_info.h"
 #include "keelan/protocol.h"
@@ -159,7 +161,7 @@ std::string humanDuration(int64_t seconds) {
 std::vector<std::string> lastLines(const std::string& path, size_t count) {
   std::vector<std::string> lines;
   if (count == 0) return lines;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = openFileNoFollow(path, O_RDONLY);  // a planted FIFO must not hang us
   if (fd < 0) return lines;
   struct stat info {};
   if (fstat(fd, &info) != 0) {
@@ -258,12 +260,20 @@ int daemonStop(const DaemonOptions& options) {
     return kExitOk;
   }
   pid_t pid = state.pid;
-  if (kill(pid, SIGTERM) != 0) fail(kExitFailed, "cannot signal the daemon (pid " + std::to_string(pid) + "): " + strerror(errno));
+  std::string refused;
+  int pidfd = openVerifiedDaemonPidfd(state, config.paths.pidFile, getuid(), refused);
+  if (pidfd < 0) fail(kExitFailed, refused);
+  struct PidfdCloser {
+    int fd;
+    ~PidfdCloser() { close(fd); }
+  } closer{pidfd};
+  if (pidfdSendSignal(pidfd, SIGTERM) != 0)
+    fail(kExitFailed, "cannot signal the daemon (pid " + std::to_string(pid) + "): " + strerror(errno));
   auto stopped = [&] { return !probePidFile(config.paths.pidFile).locked && processGone(pid); };
   if (!waitUntil(monotonicMs() + int64_t{options.timeout} * 1000, stopped)) {
     std::cerr << "keelan: warning: the daemon (pid " << pid << ") did not stop within " << options.timeout
               << " s; sending SIGKILL\n";
-    kill(pid, SIGKILL);
+    pidfdSendSignal(pidfd, SIGKILL);
     if (!waitUntil(monotonicMs() + 5000, [&] { return processGone(pid); }))
       fail(kExitFailed, "the daemon (pid " + std::to_string(pid) + ") survived SIGKILL");
   }
@@ -375,8 +385,9 @@ DaemonClient connectStartingIfNeeded(const Paths& paths) {
   std::string socketPath = clientSocket(paths);
   DaemonClient client;
   int err = 0;
-  if (client.connect(socketPath, &err).empty()) return client;
-  if (err != ENOENT && err != ECONNREFUSED) fail(kExitFailed, "cannot connect to " + socketPath + ": " + strerror(err));
+  std::string refused = client.connect(socketPath, &err);
+  if (refused.empty()) return client;
+  if (err != ENOENT && err != ECONNREFUSED) fail(kExitFailed, refused);
   DaemonOptions defaults;
   daemonStart(defaults, true);
   std::cerr << "keelan: no daemon was running on " << paths.base << "; started one\n";
@@ -449,6 +460,8 @@ int deployCommand(const DeployOptions& o) {
     if (access(shipFile.c_str(), F_OK) != 0)
       fail(kExitUsage, "ship '" + o.name + "' was never deployed and " + shipFile +
                            " does not exist; give a command after --, or --file SHIP.json");
+    // The daemon runs this as root: only a file nobody else could have planted.
+    if (auto e = checkTrustedFile(shipFile, getuid()); !e.empty()) fail(kExitFailed, e);
     request["ship"] = readShipFile(shipFile);
     response = client.call(request);
     if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
@@ -666,7 +679,7 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
   for (const auto& line : shown) std::cout << line << "\n";
   std::cout.flush();
   if (!follow) return kExitOk;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = openFileNoFollow(path, O_RDONLY);
   if (fd < 0) fail(kExitFailed, "cannot open " + path);
   lseek(fd, 0, SEEK_END);
   char buffer[65536];
@@ -690,7 +703,7 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
     struct stat current {}, opened {};
     if (stat(path.c_str(), &current) == 0 && fstat(fd, &opened) == 0 && current.st_ino != opened.st_ino) {
       close(fd);
-      fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      fd = openFileNoFollow(path, O_RDONLY);
       if (fd < 0) return kExitOk;
       continue;
     }

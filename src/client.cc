@@ -67,6 +67,17 @@ std::string DaemonClient::connect(const std::string& socketPath, int* errorNumbe
     fd_ = -1;
     return "cannot connect to " + socketPath + ": " + strerror(saved);
   }
+  // Whoever listens there reads our requests and writes what we print: only
+  // root or ourselves, never a socket another user planted at the path.
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  if (getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 || (peer.uid != 0 && peer.uid != getuid())) {
+    std::string owner = length == sizeof peer ? std::to_string(peer.uid) : "unknown";
+    close(fd_);
+    fd_ = -1;
+    if (errorNumber) *errorNumber = EPERM;
+    return "refusing to talk to a socket owned by uid " + owner;
+  }
   return "";
 }
 

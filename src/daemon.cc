@@ -29,6 +29,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "keelan/chroot_path.h"
+#include "keelan/fs_trust.h"
 #include "keelan/log_rotation.h"
 #include "keelan/logger.h"
 #include "keelan/metrics.h"
@@ -122,11 +124,6 @@ void markInheritedFdsCloseOnExec() {
     if (fd > STDERR_FILENO && fd != self) fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
   }
   closedir(dir);
-}
-
-bool isExecutableFile(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && access(path.c_str(), X_OK) == 0;
 }
 
 bool isDirectory(const std::string& path) {
@@ -302,6 +299,7 @@ class Daemon {
 
   uv_loop_t loop_{};
   uv_pipe_t* server_ = nullptr;
+  PathIdentity socketIdentity_;  // what we bound: the only socket we unlink
   uv_signal_t* sigchld_ = nullptr;
   uv_signal_t* sigterm_ = nullptr;
   uv_signal_t* sigint_ = nullptr;
@@ -383,8 +381,8 @@ std::string Daemon::lockDataDirectory() {
     return "";
   }
   std::string path = config_.paths.dataDir + "/daemon.lock";
-  dataLockFd_ = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (dataLockFd_ < 0) return "cannot open " + path + ": " + strerror(errno);
+  dataLockFd_ = openFileNoFollow(path, O_RDWR | O_CREAT, 0600);
+  if (dataLockFd_ < 0) return "cannot open " + path + ": " + openErrorText(dataLockFd_);
   if (flock(dataLockFd_, LOCK_EX | LOCK_NB) != 0)
     return "already running: another daemon uses the database in " + config_.paths.dataDir;
   return "";
@@ -417,7 +415,11 @@ void Daemon::failStart(const std::string& message) {
 
 std::string Daemon::prepareFiles() {
   const Paths& p = config_.paths;
+  // StrictModes: a directory someone else can write, anywhere up to "/",
+  // could swap our files for theirs. Existing ones are checked, never trusted.
+  const uid_t self = geteuid();
   if (auto e = makeDirectory(parentDirectory(p.logFile), 0755); !e.empty()) return e;
+  if (auto e = checkTrustedPath(parentDirectory(p.logFile), self); !e.empty()) return e;
   if (auto e = log_.open(p.logFile, config_.foreground); !e.empty()) return e;
   if (!config_.socketGroup.empty()) {
     group* entry = getgrnam(config_.socketGroup.c_str());
@@ -430,6 +432,8 @@ std::string Daemon::prepareFiles() {
   std::string socketDir = parentDirectory(p.socket);
   mode_t socketDirMode = config_.socketGroup.empty() ? 0700 : 0750;
   if (auto e = makeDirectory(socketDir, socketDirMode); !e.empty()) return e;
+  // Checked before it is tightened: what others could write, they could have planted in.
+  if (auto e = checkTrustedPath(socketDir, self); !e.empty()) return e;
   if (socketDir == p.base + "/run" || (p.base == "/" && socketDir == "/run")) {
     if (socketGid_ != static_cast<gid_t>(-1) && chown(socketDir.c_str(), static_cast<uid_t>(-1), socketGid_) != 0)
       return "cannot give " + socketDir + " to group " + config_.socketGroup + ": " + strerror(errno);
@@ -438,6 +442,10 @@ std::string Daemon::prepareFiles() {
   if (auto e = makeDirectory(parentDirectory(p.pidFile), 0755); !e.empty()) return e;
   if (auto e = makeDirectory(p.dataDir, 0700); !e.empty()) return e;
   if (auto e = makeDirectory(p.shipLogDir, 0750); !e.empty()) return e;
+  std::vector<std::string> used = {p.base, parentDirectory(p.pidFile), p.dataDir, p.shipLogDir};
+  if (isDirectory(p.shipsDir)) used.push_back(p.shipsDir);
+  for (const auto& dir : used)
+    if (auto e = checkTrustedPath(dir, self); !e.empty()) return e;
   return "";
 }
 
@@ -453,12 +461,8 @@ std::string Daemon::listen() {
     if (path.size() >= sizeof(sockaddr_un::sun_path))
       return "socket path " + path + " is longer than " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
              " bytes";
-    struct stat info {};
-    if (lstat(path.c_str(), &info) == 0) {
-      // We hold the PID file lock, so a socket left here is stale.
-      if (!S_ISSOCK(info.st_mode)) return "refusing socket path " + path + ": something else is there";
-      unlink(path.c_str());
-    }
+    // Our PID file lock says nothing about a --socket another daemon uses.
+    if (auto e = clearStaleSocket(path); !e.empty()) return e;
     // The socket is born 0600 (0660 for a group): no window where it is wider.
     mode_t previous = umask(config_.socketGroup.empty() ? 0177 : 0117);
     int rc = uv_pipe_bind(server_, path.c_str());
@@ -467,6 +471,7 @@ std::string Daemon::listen() {
     if (socketGid_ != static_cast<gid_t>(-1) && lchown(path.c_str(), static_cast<uid_t>(-1), socketGid_) != 0)
       return "cannot give socket " + path + " to group " + config_.socketGroup + ": " + strerror(errno);
   }
+  socketIdentity_ = identityOf(path);
   int rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 128, [](uv_stream_t* server, int status) {
     static_cast<Daemon*>(server->data)->onConnection(status);
   });
@@ -641,7 +646,7 @@ int Daemon::run() {
   flush();
   closeLoop();
   store_.close();
-  unlink(config_.paths.socket.c_str());
+  unlinkIfSame(config_.paths.socket, socketIdentity_);
   pidFile_.release();
   log_.info("daemon stopped");
   return 0;
@@ -1570,10 +1575,9 @@ void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
 std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
   // Check what can be checked, so a typo gives a reason rather than exit 127.
   if (!spec.root.empty() && !isDirectory(spec.root)) return "root " + spec.root + " is not a directory";
-  std::string inside = spec.root == "/" ? "" : spec.root;
   const std::string& program = spec.command[0];
   if (program[0] == '/') {
-    if (!isExecutableFile(inside + program))
+    if (!isExecutableInRoot(spec.root, program))
       return "command " + program + " is not an executable file" + (spec.root.empty() ? "" : " inside root " + spec.root);
   } else if (program.find('/') == std::string::npos && !spec.root.empty()) {
     auto custom = spec.env.find("PATH");
@@ -1582,13 +1586,13 @@ std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
     for (size_t start = 0; start <= path.size() && !found;) {
       size_t end = std::min(path.find(':', start), path.size());
       std::string dir = path.substr(start, end - start);
-      if (!dir.empty() && isExecutableFile(inside + dir + "/" + program)) found = true;
+      if (!dir.empty() && isExecutableInRoot(spec.root, (dir[0] == '/' ? dir : "/" + dir) + "/" + program)) found = true;
       start = end + 1;
     }
     if (!found) return "command " + program + " not found in the PATH inside root " + spec.root;
   }
   std::string cwd = spec.cwd;
-  if (!cwd.empty() && !isDirectory(inside + cwd))
+  if (!cwd.empty() && !(spec.root.empty() ? isDirectory(cwd) : isDirectoryInRoot(spec.root, cwd)))
     return "cwd " + cwd + " is not a directory" + (spec.root.empty() ? "" : " inside root " + spec.root);
   // The helper gets numeric ids: the root may have no passwd, and the
   // static helper no NSS.
@@ -1607,11 +1611,11 @@ std::string Daemon::spawn(const ShipSpec& spec, pid_t& pid) {
   }
 
   int out = openAppendNoFollow(config_.paths.shipOutLog(spec.name), 0640);
-  if (out < 0) return "cannot open " + config_.paths.shipOutLog(spec.name) + ": " + strerror(-out);
+  if (out < 0) return "cannot open " + config_.paths.shipOutLog(spec.name) + ": " + openErrorText(out);
   int err = openAppendNoFollow(config_.paths.shipErrLog(spec.name), 0640);
   if (err < 0) {
     close(out);
-    return "cannot open " + config_.paths.shipErrLog(spec.name) + ": " + strerror(-err);
+    return "cannot open " + config_.paths.shipErrLog(spec.name) + ": " + openErrorText(err);
   }
 
   std::vector<std::string> args;
@@ -2041,7 +2045,7 @@ void Daemon::beginShutdown(const char* why) {
   log_.info(std::string("received ") + why + ", shutting down");
   if (server_ != nullptr) closeAndDelete(server_);
   if (metricsServer_ != nullptr) closeAndDelete(metricsServer_);
-  unlink(config_.paths.socket.c_str());
+  unlinkIfSame(config_.paths.socket, socketIdentity_);
   for (auto& [name, to] : waiters_) replyError(to, errc::shutting_down, "the daemon is shutting down");
   waiters_.clear();
   for (auto& stop : stops_) {

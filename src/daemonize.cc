@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "keelan/fs_trust.h"
 #include "keelan/logger.h"
 #include "keelan/paths.h"
 #include "keelan/time_util.h"
@@ -31,7 +32,8 @@ void redirectStdio(const std::string& logFile) {
     close(in);
   }
   // If the log cannot be opened the daemon says why through the ready pipe.
-  int out = openAppendNoFollow(logFile, 0640);
+  // Not even stdout goes into a directory the daemon would refuse.
+  int out = checkTrustedPath(parentDirectory(logFile), geteuid()).empty() ? openAppendNoFollow(logFile, 0640) : -1;
   if (out < 0) out = open("/dev/null", O_WRONLY);
   if (out >= 0) {
     dup2(out, STDOUT_FILENO);

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "keelan/fs_trust.h"
+
 namespace keelan {
 
 std::optional<uint64_t> parseSize(const std::string& text) {
@@ -40,9 +42,10 @@ bool copyHead(int from, int to, off_t length) {
 
 RotationResult rotateLogIfLarger(const std::string& path, uint64_t maxBytes, int maxFiles) {
   RotationResult result;
-  int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  // Never through a symlink, never a FIFO: this runs on the daemon's loop.
+  int fd = openFileNoFollow(path, O_RDWR);
   if (fd < 0) {
-    if (errno != ENOENT) result.error = "cannot open " + path + ": " + strerror(errno);
+    if (fd != -ENOENT) result.error = "cannot open " + path + ": " + openErrorText(fd);
     return result;
   }
   struct stat info {};
@@ -59,9 +62,9 @@ RotationResult rotateLogIfLarger(const std::string& path, uint64_t maxBytes, int
   unlink(numbered(path, maxFiles).c_str());
   for (int n = maxFiles - 1; n >= 1; --n) rename(numbered(path, n).c_str(), numbered(path, n + 1).c_str());
   std::string first = numbered(path, 1);
-  int out = open(first.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+  int out = openFileNoFollow(first, O_WRONLY | O_CREAT | O_EXCL, 0640);
   if (out < 0) {
-    result.error = "cannot create " + first + ": " + strerror(errno);
+    result.error = "cannot create " + first + ": " + openErrorText(out);
     close(fd);
     return result;
   }

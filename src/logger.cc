@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "keelan/fs_trust.h"
 #include "keelan/time_util.h"
 
 namespace keelan {
@@ -43,9 +44,7 @@ std::string formatLogLine(int64_t epochMs, LogLevel level, const std::string& me
 }
 
 int openAppendNoFollow(const std::string& path, int mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, mode);
-  if (fd < 0) return -errno;
-  return fd;
+  return openFileNoFollow(path, O_WRONLY | O_APPEND | O_CREAT, static_cast<mode_t>(mode));
 }
 
 Logger::~Logger() {
@@ -60,7 +59,7 @@ std::string Logger::open(const std::string& path, bool alsoStderr) {
 
 std::string Logger::reopen() {
   int fd = openAppendNoFollow(path_, 0640);
-  if (fd == -ELOOP) return "refusing log file " + path_ + ": it is a symlink";
+  if (fd == -ELOOP || fd == -ENXIO) return "refusing log file " + path_ + ": " + openErrorText(fd);
   if (fd < 0) return "cannot open log file " + path_ + ": " + strerror(-fd);
   if (fd_ >= 0) close(fd_);
   fd_ = fd;

@@ -28,6 +28,24 @@ bool nestingWithin(const std::string& text, int limit) {
 }
 }  // namespace
 
+// The path of the first string (value or key) holding a NUL byte, or "".
+// C strings stop at NUL, so such a string would mean one thing here and
+// another to exec, open or sh: refuse it whatever field it is in.
+static std::string nulField(const json& value, const std::string& where) {
+  if (value.is_string()) return value.get_ref<const std::string&>().find('\0') != std::string::npos ? where : "";
+  if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i)
+      if (auto found = nulField(value[i], where + "[" + std::to_string(i) + "]"); !found.empty()) return found;
+  } else if (value.is_object()) {
+    for (const auto& [key, member] : value.items()) {
+      std::string path = where.empty() ? key : where + "." + key;
+      if (key.find('\0') != std::string::npos) return (where.empty() ? std::string("a key") : where + " key");
+      if (auto found = nulField(member, path); !found.empty()) return found;
+    }
+  }
+  return "";
+}
+
 std::optional<Request> parseRequest(const std::string& line, ProtocolError& error, json& id) {
   id = nullptr;
   if (line.size() > kMaxRequestBytes) {
@@ -45,6 +63,11 @@ std::optional<Request> parseRequest(const std::string& line, ProtocolError& erro
   }
   if (!body.is_object()) {
     error = {errc::invalid_request, "request must be a JSON object"};
+    return std::nullopt;
+  }
+  if (auto field = nulField(body, ""); !field.empty()) {
+    if (auto it = body.find("id"); it != body.end() && (it->is_number_integer() || it->is_string())) id = *it;
+    error = {errc::invalid_argument, "field '" + field + "' contains a NUL byte"};
     return std::nullopt;
   }
   if (auto it = body.find("id"); it != body.end()) {

@@ -73,7 +73,10 @@ std::string validateShipSpec(const ShipSpec& spec) {
     if (hasNul(arg)) return "the command contains a NUL byte";
   if (!spec.root.empty() && spec.root[0] != '/') return "root must be an absolute path";
   if (!spec.cwd.empty() && spec.cwd[0] != '/') return "cwd must be an absolute path";
-  if (hasNul(spec.root) || hasNul(spec.cwd) || hasNul(spec.user)) return "a path contains a NUL byte";
+  if (hasNul(spec.root)) return "root contains a NUL byte";
+  if (hasNul(spec.cwd)) return "cwd contains a NUL byte";
+  if (hasNul(spec.user)) return "user contains a NUL byte";
+  if (hasNul(spec.onExit)) return "onExit contains a NUL byte";
   for (const auto& [key, value] : spec.env) {
     if (key.empty() || key.find('=') != std::string::npos || hasNul(key))
       return "invalid environment variable name '" + key + "'";

@@ -31,8 +31,8 @@ class Logger {
   bool alsoStderr_ = false;
 };
 
-// Opens a file for appending without following a symlink at its last part.
-// Returns the fd or -errno.
+// Opens a regular file for appending without following a symlink in any
+// part of its path (see fs_trust.h). Returns the fd or -errno.
 int openAppendNoFollow(const std::string& path, int mode);
 
 }  // namespace keelan

@@ -44,9 +44,21 @@ pid_t readPidFile(const std::string& path);
 struct PidFileState {
   bool exists = false;
   bool locked = false;   // a live daemon holds it
+  bool refused = false;  // a symlink or not a regular file: never read
   pid_t pid = 0;
+  uid_t owner = 0;
+  mode_t mode = 0;
+  dev_t device = 0;
+  ino_t inode = 0;
 };
 // Probes the lock without disturbing a starting daemon for more than an instant.
 PidFileState probePidFile(const std::string& path);
+
+// Before `daemon stop` signals the PID a PID file names: the file must belong
+// to root or `cli`, and the process must hold that very file open (the
+// daemon holds it, locked, for life), checked through a pidfd opened first
+// so that the PID cannot be reused in between. Returns the pidfd (>= 0) or
+// -1 with `error` saying why it is refused.
+int openVerifiedDaemonPidfd(const PidFileState& state, const std::string& path, uid_t cli, std::string& error);
 
 }  // namespace keelan
