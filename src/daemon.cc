@@ -343,6 +343,7 @@ class Daemon {
   // Why the last in-place restart of this image failed (exec error); sent
   // in `ping` and `status` so that `keelan daemon restart` can say so.
   std::string restartError_;
+  bool execRequested_ = false;
   // Ships whose failure webhook is on the thread pool; at stop they get 2 s
   // (webhookGrace_), then are dropped and we exit without joining the pool.
   std::multiset<std::string> webhooksInFlight_;
@@ -653,6 +654,13 @@ int Daemon::run() {
   notifySystemd("READY=1\nMAINPID=" + std::to_string(self_) + "\n");
 
   uv_run(&loop_, UV_RUN_DEFAULT);
+  // An in-place restart stops the loop to exec; we are still here if the
+  // exec failed or a stop came first.
+  while (execRequested_) {
+    execRequested_ = false;
+    execInPlace();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
 
   if (webhooksDropped_) {
     // A pool thread may sit in libcurl for seconds more, and exit() would
@@ -2058,11 +2066,25 @@ void Daemon::opRestart(Client& client, const PendingReply& to, const json& body)
     auto* self = static_cast<Daemon*>(h->data);
     if (self->clients_.count(self->restartRequester_) && monotonicMs() - self->restartRequestedMs_ < 500) return;
     uv_timer_stop(h);
-    self->execInPlace();
+    // Exec from outside the loop (run()): see execInPlace.
+    self->execRequested_ = true;
+    uv_stop(h->loop);
   }, 1, 2);
 }
 
 void Daemon::execInPlace() {
+  // A signal that libuv's handler already caught waits in the loop's signal
+  // pipe, which the exec would discard: block new ones, then let the loop
+  // dispatch those (this is why we exec from outside uv_run). SIGTERM among
+  // them wins over the restart.
+  sigset_t previousMask;
+  blockHandledSignals(&previousMask);
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  if (shuttingDown_) {
+    restoreSignalMask(previousMask);
+    log_.info("in-place restart abandoned: shutting down");
+    return;
+  }
   flush();
   if (!batch_.empty()) log_.error("restarting with uncommitted records; they are recovered from /proc");
   store_.close();
@@ -2081,9 +2103,7 @@ void Daemon::execInPlace() {
   log_.info("re-executing " + config_.selfExe);
   setenv(kReexecConfigVariable, encoded.c_str(), 1);
   std::vector<char*> argv = {config_.selfExe.data(), const_cast<char*>(kDaemonReexecVerb), nullptr};
-  // The new image unblocks them once its handlers exist (run()).
-  sigset_t previousMask;
-  blockHandledSignals(&previousMask);
+  // Still blocked: the new image unblocks them once its handlers exist (run()).
   execv(config_.selfExe.c_str(), argv.data());
   int execError = errno;
   restoreSignalMask(previousMask);
@@ -2134,6 +2154,9 @@ void Daemon::beginShutdown(const char* why) {
   flush();
   for (auto* handle : {sigchld_, sigterm_, sigint_, sighup_})
     if (handle != nullptr) closeAndDelete(handle);
+  // Closing them restored the default actions: a SIGHUP or SIGINT right
+  // behind the SIGTERM would kill us mid-stop, leaving the PID file behind.
+  ignoreTerminationSignals();
   if (childPoll_ != nullptr) closeAndDelete(childPoll_);
   if (adoptedPoll_ != nullptr) closeAndDelete(adoptedPoll_);
   for (auto* timer : {safetyNet_, childScan_, health_, restartTimer_, backoffTimer_, rotation_})

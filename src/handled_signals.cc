@@ -25,4 +25,8 @@ void unblockHandledSignals() {
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
+void ignoreTerminationSignals() {
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) ::signal(signal, SIG_IGN);
+}
+
 }  // namespace keelan

@@ -14,5 +14,8 @@ void blockHandledSignals(sigset_t* previous);
 void restoreSignalMask(const sigset_t& previous);
 // Called once the loop's handlers for them are installed.
 void unblockHandledSignals();
+// Once a stop is under way: SIGTERM, SIGINT and SIGHUP are ignored (their
+// loop handlers are gone and the default action would kill the daemon).
+void ignoreTerminationSignals();
 
 }  // namespace keelan

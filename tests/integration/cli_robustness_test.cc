@@ -346,7 +346,8 @@ TEST_F(CliRobustness, SignalsDuringAnInPlaceRestartAreNeitherLostNorFatal) {
     }
     ASSERT_TRUE(requestRestart(socketPath()));
     for (int sig : {SIGTERM, SIGHUP, SIGINT}) kill(daemon, sig);
-    EXPECT_EQ(waitChild(daemon, 10000), 0) << "round " << round << ": the daemon must exit 0, not die by a signal";
+    EXPECT_EQ(waitChild(daemon, 10000), 0) << "round " << round << ": the daemon must exit 0, not die by a signal\n"
+                                           << readFile(base_ + "/logs/monitor-daemon.log");
     struct stat info {};
     EXPECT_NE(stat((base_ + "/run/monitor-daemon.pid").c_str(), &info), 0) << "PID file left behind";
     EXPECT_NE(stat(socketPath().c_str(), &info), 0) << "socket left behind";
