@@ -2087,6 +2087,8 @@ void Daemon::execInPlace() {
   }
   flush();
   if (!batch_.empty()) log_.error("restarting with uncommitted records; they are recovered from /proc");
+  if (!webhooksInFlight_.empty())
+    log_.warn("re-executing drops " + std::to_string(webhooksInFlight_.size()) + " webhook deliveries in flight");
   store_.close();
   int listenFd = -1;
   uv_fileno(reinterpret_cast<uv_handle_t*>(server_), &listenFd);
