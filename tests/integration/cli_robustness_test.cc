@@ -406,6 +406,27 @@ TEST_F(CliRobustness, EventsReconnectAcrossInPlaceAndColdRestarts) {
   EXPECT_EQ(once.wait(5000), 1);
 }
 
+TEST_F(CliRobustness, LogsFollowSaysWhenTheDaemonGoesAwayAndKeepsFollowing) {
+  startDaemon();
+  ASSERT_EQ(deploySh("talker", "echo first; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo second; sleep 30").code, 0);
+  std::string out = base_ + "/logs/ships/talker.out.log";
+  ASSERT_TRUE(eventually([&] { return readFile(out).find("first") != std::string::npos; }));
+  Background follow = keelanBackground({"logs", "talker", "-f"});
+  std::string line;
+  ASSERT_TRUE(follow.readLine(line, 5000));
+  EXPECT_EQ(line, "first");
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
+  EXPECT_EQ(waitChild(daemon, 5000), 0);
+  EXPECT_TRUE(eventually([&] {
+    return readFile(base_ + "/.bg-err").find("keelan: the daemon is gone; still following " + out) != std::string::npos;
+  }, 5000));
+  // The ship, still running, goes on writing, and it is still shown.
+  std::ofstream(makeRoot() + "/tmp/go") << "";
+  ASSERT_TRUE(follow.readLine(line, 5000));
+  EXPECT_EQ(line, "second");
+}
+
 // ------------------------------------------------------------ hooks
 
 TEST_F(CliRobustness, AnOnExitHookThatPrintsSucceedsAndItsOutputIsKept) {
