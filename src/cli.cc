@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +46,64 @@ struct CliError {
 
 [[noreturn]] void fail(int code, const std::string& message) { throw CliError{code, message}; }
 
+// How long each request may wait for its reply (--timeout, KEELAN_TIMEOUT;
+// default 30 s). Set once by runCli before any command runs.
+int callTimeoutMs = 30000;
+
+std::string secondsText(int ms) {
+  char buffer[32];
+  snprintf(buffer, sizeof buffer, "%g", ms / 1000.0);
+  return buffer;
+}
+
+// SO_PEERCRED on our end of the connection names the process that called
+// listen(): the daemon, even when it is stopped and answers nothing.
+pid_t peerPid(const DaemonClient& client) {
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (client.fd() >= 0 && getsockopt(client.fd(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0)
+    return credentials.pid;
+  return 0;
+}
+
+void onAlarm(int) {}
+
+Paths basePaths();
+
+// The daemon's PID from the PID file, for when the socket names none.
+std::string notAcceptedText() {
+  PidFileState state = probePidFile(basePaths().pidFile);
+  return "the daemon (pid " + (state.pid > 0 ? std::to_string(state.pid) : std::string("?")) +
+         ") did not answer within " + secondsText(callTimeoutMs) + " s (it accepts no connection)";
+}
+
+// connect() to a Unix socket whose backlog is full blocks until the daemon
+// accepts (a wedged one never does): a one-shot SIGALRM, installed without
+// SA_RESTART, bounds it to the deadline. EINTR in `err` means it passed.
+std::string connectWithin(DaemonClient& client, const std::string& socketPath, int* err = nullptr) {
+  struct sigaction action {}, previous {};
+  action.sa_handler = onAlarm;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGALRM, &action, &previous);
+  itimerval timer{};
+  timer.it_value.tv_sec = callTimeoutMs / 1000;
+  timer.it_value.tv_usec = callTimeoutMs % 1000 * 1000;
+  setitimer(ITIMER_REAL, &timer, nullptr);
+  int error = 0;
+  std::string message = client.connect(socketPath, &error);
+  itimerval off{};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  sigaction(SIGALRM, &previous, nullptr);
+  if (err != nullptr) *err = error;
+  return message;
+}
+
+std::string noAnswerText(const DaemonClient& client, int timeoutMs) {
+  pid_t pid = peerPid(client);
+  return "the daemon (pid " + (pid > 0 ? std::to_string(pid) : std::string("?")) + ") did not answer within " +
+         secondsText(timeoutMs) + " s";
+}
+
 struct DaemonOptions {
   int interval = 30;
   std::string logFile, pidFile, socket;
@@ -57,6 +117,7 @@ struct DaemonOptions {
   std::string maxLogSize;
   int maxLogFiles = 5;
   std::string webhook;
+  bool webhookIncludeEnv = false;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -86,6 +147,7 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   }
   config.maxLogFiles = options.maxLogFiles;
   config.webhookUrl = options.webhook;
+  config.webhookIncludeEnv = options.webhookIncludeEnv;
   if (!options.webhook.empty() && options.webhook.rfind("http://", 0) != 0 && options.webhook.rfind("https://", 0) != 0)
     fail(kExitUsage, "--webhook: '" + options.webhook + "' is not an http:// or https:// URL");
   config.foreground = options.foreground;
@@ -112,7 +174,8 @@ int codeFor(const json& response) {
 DaemonClient connectOrFail(const std::string& socketPath) {
   DaemonClient client;
   int err = 0;
-  if (auto e = client.connect(socketPath, &err); !e.empty()) {
+  if (auto e = connectWithin(client, socketPath, &err); !e.empty()) {
+    if (err == EINTR) fail(kExitFailed, notAcceptedText());
     if (err == ENOENT || err == ECONNREFUSED)
       fail(kExitFailed, "the daemon is not running (no answer on " + socketPath + "); start it with `keelan daemon start`");
     fail(kExitFailed, e);
@@ -128,8 +191,19 @@ json checkResponse(std::optional<json> response) {
   return std::move(*response);
 }
 
-json callOrFail(DaemonClient& client, const json& request, int timeoutMs = -1) {
-  return checkResponse(client.call(request, timeoutMs));
+// One request within the deadline, plus `extraMs` for requests that wait on
+// a ship by design (stop's own timeout); a daemon that does not answer in
+// time ends the command. nullopt: the connection closed without a reply.
+std::optional<json> callWithin(DaemonClient& client, const json& request, int extraMs = 0) {
+  int timeoutMs = callTimeoutMs + extraMs;
+  int64_t started = monotonicMs();
+  auto response = client.call(request, timeoutMs);
+  if (!response && monotonicMs() - started >= timeoutMs) fail(kExitFailed, noAnswerText(client, timeoutMs));
+  return response;
+}
+
+json callOrFail(DaemonClient& client, const json& request, int extraMs = 0) {
+  return checkResponse(callWithin(client, request, extraMs));
 }
 
 std::string humanSize(uint64_t bytes) {
@@ -233,7 +307,7 @@ int daemonStart(const DaemonOptions& options, bool quiet = false) {
   if (!started.ok) fail(kExitFailed, started.message);
   // Ready means it answers on its socket: check it.
   DaemonClient client = connectOrFail(config.paths.socket);
-  callOrFail(client, {{"op", "ping"}}, 5000);
+  callOrFail(client, {{"op", "ping"}});
   if (!quiet) std::cout << "keelan daemon started (pid " << started.pid << ")\n";
   return kExitOk;
 }
@@ -281,15 +355,45 @@ int daemonStop(const DaemonOptions& options) {
   return kExitOk;
 }
 
+// `daemon status` when the daemon may run but cannot be asked: LSB's
+// "status unknown" (4), with the reason on stderr (and in --json).
+int statusUnknown(const std::string& reason, pid_t pid, const std::string& socketPath, bool asJson) {
+  if (asJson) {
+    json out = {{"running", nullptr}, {"reason", reason}, {"socket", socketPath}};
+    out["pid"] = pid > 0 ? json(pid) : json(nullptr);
+    std::cout << out.dump(2) << "\n";
+  }
+  std::cerr << "keelan: " << reason << "\n";
+  return kExitStatusUnknown;
+}
+
 int daemonStatus(const DaemonOptions& options, bool asJson, int lines) {
   DaemonConfig config = daemonConfig(options);
   std::string socketPath = options.socket.empty() ? clientSocket(config.paths) : config.paths.socket;
   DaemonClient client;
   std::optional<json> status;
-  if (client.connect(socketPath).empty()) status = client.call({{"op", "status"}}, 5000);
-  if (!status || !status->value("ok", false)) {
+  int err = 0;
+  std::string connectError = connectWithin(client, socketPath, &err);
+  if (err == EINTR) return statusUnknown(notAcceptedText(), probePidFile(config.paths.pidFile).pid, socketPath, asJson);
+  if (err == EACCES || err == EPERM)
+    return statusUnknown("permission denied on " + socketPath + "; cannot tell whether the daemon runs", 0, socketPath,
+                         asJson);
+  if (connectError.empty()) {
+    int64_t started = monotonicMs();
+    status = client.call({{"op", "status"}}, callTimeoutMs);
+    if (!status && monotonicMs() - started >= callTimeoutMs)
+      return statusUnknown(noAnswerText(client, callTimeoutMs), peerPid(client), socketPath, asJson);
+    if (status && !status->value("ok", false))
+      return statusUnknown(errorText(*status), peerPid(client), socketPath, asJson);
+  }
+  if (!status) {
     PidFileState state = probePidFile(config.paths.pidFile);
-    if (state.locked) fail(kExitFailed, "the daemon (pid " + std::to_string(state.pid) + ") is not answering on " + socketPath);
+    if (state.locked)
+      return statusUnknown("the daemon (pid " + std::to_string(state.pid) + ") runs but is not answering on " +
+                               socketPath + (connectError.empty() ? ": " + std::string(kNoAnswer) : ": " + connectError),
+                           state.pid, socketPath, asJson);
+    if (!connectError.empty() && err != ENOENT && err != ECONNREFUSED)
+      return statusUnknown(connectError, 0, socketPath, asJson);
     if (asJson) {
       json out = {{"running", false}, {"pidFile", config.paths.pidFile}, {"socket", socketPath},
                   {"stalePidFile", state.exists}, {"logFile", config.paths.logFile}};
@@ -322,7 +426,9 @@ int daemonStatus(const DaemonOptions& options, bool asJson, int lines) {
                 {"recentLog", recent},
                 {"ships", s["ships"]},
                 {"adopted", s["adopted"]},
-                {"orphansReaped", s["orphansReaped"]}};
+                {"orphansReaped", s["orphansReaped"]},
+                {"generation", s.value("generation", json())}};
+    if (s.contains("restartError")) out["restartError"] = s["restartError"];
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
@@ -350,7 +456,7 @@ int daemonRestart(const DaemonOptions& options) {
   bool pathsGiven = !options.logFile.empty() || !options.pidFile.empty() || !options.socket.empty();
   DaemonConfig config = daemonConfig(options);
   DaemonClient client;
-  bool running = client.connect(config.paths.socket).empty();
+  bool running = connectWithin(client, config.paths.socket).empty();
   if (options.cold || pathsGiven || !running) {
     if (running && !options.cold)
       std::cerr << "keelan: new paths need a cold restart (stop, then start); ships will be adopted\n";
@@ -361,18 +467,31 @@ int daemonRestart(const DaemonOptions& options) {
   // and its listening socket.
   json request = {{"op", "restart"}};
   if (options.intervalGiven) request["intervalSeconds"] = options.interval;
-  json response = callOrFail(client, request, 10000);
+  json response = callOrFail(client, request);
   pid_t pid = response["pid"].get<pid_t>();
-  while (client.receive(10000)) {
-  }  // EOF: the old image has gone
-  int64_t deadline = monotonicMs() + 10000;
+  // Success is the new image answering: its generation is one more. A daemon
+  // too old to send one is taken at its first answer, as before.
+  int64_t generation = response.value("generation", int64_t{-1});
+  int64_t deadline = monotonicMs() + callTimeoutMs;
+  auto remaining = [&] { return static_cast<int>(std::max<int64_t>(1, deadline - monotonicMs())); };
+  while (monotonicMs() < deadline && client.receive(remaining())) {
+  }  // EOF: the old image is about to exec
+  std::string pidText = "the daemon (pid " + std::to_string(pid) + ")";
   for (;;) {
+    if (processGone(pid)) fail(kExitFailed, pidText + " exited while restarting in place; see " + config.paths.logFile);
     DaemonClient fresh;
-    if (fresh.connect(config.paths.socket).empty()) {
-      auto pong = fresh.call({{"op", "ping"}}, 10000);
-      if (pong && pong->value("ok", false)) break;
+    if (connectWithin(fresh, config.paths.socket).empty()) {
+      auto pong = fresh.call({{"op", "ping"}}, remaining());
+      if (pong && pong->value("ok", false)) {
+        if (generation < 0 || pong->value("generation", int64_t{-1}) > generation) break;
+        if (pong->contains("restartError"))
+          fail(kExitFailed, "the in-place restart failed: " + pong->value("restartError", std::string()) + "; " +
+                                pidText + " carries on with its old image; see " + config.paths.logFile);
+      }
     }
-    if (monotonicMs() > deadline) fail(kExitFailed, "the daemon did not come back after restarting in place; see " + config.paths.logFile);
+    if (monotonicMs() >= deadline)
+      fail(kExitFailed, pidText + " did not answer within " + secondsText(callTimeoutMs) +
+                            " s after restarting in place; see " + config.paths.logFile);
     usleep(5000);
   }
   std::cout << "keelan daemon restarted in place (pid " << pid << ")\n";
@@ -385,8 +504,9 @@ DaemonClient connectStartingIfNeeded(const Paths& paths) {
   std::string socketPath = clientSocket(paths);
   DaemonClient client;
   int err = 0;
-  std::string refused = client.connect(socketPath, &err);
+  std::string refused = connectWithin(client, socketPath, &err);
   if (refused.empty()) return client;
+  if (err == EINTR) fail(kExitFailed, notAcceptedText());
   if (err != ENOENT && err != ECONNREFUSED) fail(kExitFailed, refused);
   DaemonOptions defaults;
   daemonStart(defaults, true);
@@ -452,7 +572,9 @@ int deployCommand(const DeployOptions& o) {
   if (!ship.is_null()) request["ship"] = ship;
   // Flags without a command or a file amend the last definition.
   if (flagsGiven && o.command.empty() && o.file.empty()) request["merge"] = true;
-  auto response = client.call(request);
+  // --replace waits for the old run to stop: up to the daemon's 10 s, then SIGKILL.
+  int replaceMs = o.replace ? 10000 : 0;
+  auto response = callWithin(client, request, replaceMs);
   if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
   if (!response->value("ok", false) && errorCode(*response) == errc::not_found && ship.is_null()) {
     // Never deployed: fall back to BASE_DIRECTORY/ships/NAME.json.
@@ -463,7 +585,7 @@ int deployCommand(const DeployOptions& o) {
     // The daemon runs this as root: only a file nobody else could have planted.
     if (auto e = checkTrustedFile(shipFile, getuid()); !e.empty()) fail(kExitFailed, e);
     request["ship"] = readShipFile(shipFile);
-    response = client.call(request);
+    response = callWithin(client, request, replaceMs);
     if (!response) fail(kExitFailed, "the daemon closed the connection without answering");
   }
   if (!response->value("ok", false)) {
@@ -477,7 +599,8 @@ int deployCommand(const DeployOptions& o) {
   const json& record = (*response)["ship"];
   std::cout << "deployed " << o.name << " (pid " << record["processId"] << ")\n";
   if (!o.wait) return kExitOk;
-  json waited = callOrFail(client, {{"op", "wait"}, {"name", o.name}});
+  // Waiting for the ship has no deadline.
+  json waited = checkResponse(client.call({{"op", "wait"}, {"name", o.name}}));
   return printWaitResult(o.name, waited["ship"], false);
 }
 
@@ -508,7 +631,9 @@ int psCommand(bool all, bool asJson) {
     // text as it came: no DOM of every record (10,000 ships: a 5.6 MB line).
     // Otherwise (an error, or a reply in another form) parse it as before.
     client.send(request);
-    std::optional<std::string_view> line = client.receiveLine();
+    int64_t started = monotonicMs();
+    std::optional<std::string_view> line = client.receiveLine(callTimeoutMs);
+    if (!line && monotonicMs() - started >= callTimeoutMs) fail(kExitFailed, noAnswerText(client, callTimeoutMs));
     if (!line) fail(kExitFailed, kNoAnswer);
     std::vector<JsonMember> members;
     if (isCompactJsonDump(*line, &members)) {
@@ -597,11 +722,14 @@ int printWaitResult(const std::string& name, const json& ship, bool asJson) {
 }
 
 // A restart of the daemon closes our connection: reconnect and ask again
-// (for up to 30 s), so `wait` outlives daemon restarts.
+// (for up to the --timeout, 30 s by default), so `wait` outlives daemon
+// restarts. The wait itself has no deadline, but a daemon that does not
+// answer a ping first is reported at once.
 int waitCommand(const std::string& name, bool asJson) {
   if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
   std::string socketPath = clientSocket(basePaths());
   DaemonClient client = connectOrFail(socketPath);
+  callOrFail(client, {{"op", "ping"}});
   for (;;) {
     auto response = client.call({{"op", "wait"}, {"name", name}});
     if (response) {
@@ -609,14 +737,16 @@ int waitCommand(const std::string& name, bool asJson) {
         fail(codeFor(*response), errorText(*response));
       if (response->value("ok", false)) return printWaitResult(name, (*response)["ship"], asJson);
     }
-    int64_t deadline = monotonicMs() + 30000;
+    int64_t deadline = monotonicMs() + callTimeoutMs;
     for (;;) {
       DaemonClient fresh;
-      if (fresh.connect(socketPath).empty()) {
+      if (connectWithin(fresh, socketPath).empty()) {
         client = std::move(fresh);
         break;
       }
-      if (monotonicMs() > deadline) fail(kExitFailed, "lost the daemon while waiting for " + name);
+      if (monotonicMs() > deadline)
+        fail(kExitFailed, "lost the daemon while waiting for " + name + "; it did not come back within " +
+                              secondsText(callTimeoutMs) + " s");
       usleep(20000);
     }
   }
@@ -627,7 +757,9 @@ int stopCommand(const std::vector<std::string>& names, const std::string& signal
     if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
   if (parseSignal(signal) == 0) fail(kExitUsage, "--signal: '" + signal + "' is not a signal");
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
-  json response = callOrFail(client, {{"op", "stop"}, {"names", names}, {"signal", signal}, {"timeoutSeconds", timeout}});
+  // The reply comes once the ships are dead: after their timeout, SIGKILL and the reap.
+  json response = callOrFail(client, {{"op", "stop"}, {"names", names}, {"signal", signal}, {"timeoutSeconds", timeout}},
+                             timeout * 1000);
   if (asJson) {
     std::cout << response["ships"].dump(2) << "\n";
     return kExitOk;
@@ -639,28 +771,53 @@ int stopCommand(const std::vector<std::string>& names, const std::string& signal
 int rmCommand(const std::string& name, bool force) {
   if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
-  callOrFail(client, {{"op", "rm"}, {"name", name}, {"force", force}});
+  callOrFail(client, {{"op", "rm"}, {"name", name}, {"force", force}}, force ? 10000 : 0);
   std::cout << "removed " << name << "\n";
   return kExitOk;
 }
 
-int eventsCommand(bool asJson) {
-  DaemonClient client = connectOrFail(clientSocket(basePaths()));
+// Events have no deadline. When the connection ends (the daemon stopped,
+// died, or restarted in place or cold), it reconnects for up to the
+// --timeout and says so on stderr; events in between are not seen.
+// --no-reconnect: the end of the connection ends the command, exit 1.
+int eventsCommand(bool asJson, bool reconnect) {
+  std::string socketPath = clientSocket(basePaths());
+  DaemonClient client = connectOrFail(socketPath);
   callOrFail(client, {{"op", "events"}});
   std::cout.flush();
-  while (auto event = client.receive()) {
-    if (asJson) {
-      std::cout << event->dump() << std::endl;
-      continue;
+  for (;;) {
+    while (auto event = client.receive()) {
+      if (asJson) {
+        std::cout << event->dump() << std::endl;
+        continue;
+      }
+      const json& record = (*event)["record"];
+      std::string line = str((*event)["at"]) + " " + str((*event)["event"]) + " " + str((*event)["ship"]);
+      if (record["processId"].is_number()) line += " pid=" + std::to_string(record["processId"].get<int>());
+      std::string ev = str((*event)["event"]);
+      if (ev == "stopped" || ev == "failed") line += ": " + endingOf(record);
+      std::cout << line << std::endl;
     }
-    const json& record = (*event)["record"];
-    std::string line = str((*event)["at"]) + " " + str((*event)["event"]) + " " + str((*event)["ship"]);
-    if (record["processId"].is_number()) line += " pid=" + std::to_string(record["processId"].get<int>());
-    std::string ev = str((*event)["event"]);
-    if (ev == "stopped" || ev == "failed") line += ": " + endingOf(record);
-    std::cout << line << std::endl;
+    if (!reconnect) fail(kExitFailed, "lost the daemon on " + socketPath);
+    std::cerr << "keelan: lost the daemon on " << socketPath << "; reconnecting\n";
+    int64_t deadline = monotonicMs() + callTimeoutMs;
+    for (;;) {
+      DaemonClient fresh;
+      if (connectWithin(fresh, socketPath).empty()) {
+        auto subscribed = fresh.call({{"op", "events"}}, static_cast<int>(std::max<int64_t>(1, deadline - monotonicMs())));
+        if (subscribed && subscribed->value("ok", false)) {
+          std::cerr << "keelan: reconnected to the daemon (pid " << peerPid(fresh)
+                    << "); events while disconnected are not shown\n";
+          client = std::move(fresh);
+          break;
+        }
+      }
+      if (monotonicMs() >= deadline)
+        fail(kExitFailed, "lost the daemon on " + socketPath + "; it did not come back within " +
+                              secondsText(callTimeoutMs) + " s");
+      usleep(20000);
+    }
   }
-  return kExitOk;
 }
 
 int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow) {
@@ -683,7 +840,18 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
   if (fd < 0) fail(kExitFailed, "cannot open " + path);
   lseek(fd, 0, SEEK_END);
   char buffer[65536];
+  // Ships write their logs themselves, so following goes on without the
+  // daemon; but say when it goes away (or comes back), checked every second.
+  bool daemonUp = probePidFile(paths.pidFile).locked;
+  int64_t nextCheck = monotonicMs() + 1000;
   for (;;) {
+    if (monotonicMs() >= nextCheck) {
+      nextCheck = monotonicMs() + 1000;
+      bool up = probePidFile(paths.pidFile).locked;
+      if (up != daemonUp)
+        std::cerr << (up ? "keelan: the daemon is back\n" : "keelan: the daemon is gone; still following " + path + "\n");
+      daemonUp = up;
+    }
     ssize_t n = read(fd, buffer, sizeof buffer);
     if (n > 0) {
       fwrite(buffer, 1, static_cast<size_t>(n), stdout);
@@ -728,6 +896,8 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option("--max-log-files", options.maxLogFiles, "rotated ship log files kept (default 5)")
       ->check(CLI::Range(1, 1000));
   command->add_option("--webhook", options.webhook, "POST each ship failure's record (JSON) to this URL");
+  command->add_flag("--webhook-include-env", options.webhookIncludeEnv,
+                    "send the ships' env values in webhook bodies (default: keys only, values null)");
 }
 
 }  // namespace
@@ -737,6 +907,12 @@ int runCli(int argc, char** argv) {
   app.set_version_flag("--version", std::string("keelan ") + kVersion);
   app.require_subcommand(1);
   app.fallthrough();
+  double timeoutSeconds = 30;
+  app.add_option("--timeout", timeoutSeconds,
+                 "seconds to wait for each answer of the daemon (default 30; env KEELAN_TIMEOUT); "
+                 "after a subcommand that has its own --timeout, give it before the subcommand")
+      ->envname("KEELAN_TIMEOUT")
+      ->check(CLI::Range(0.001, 86400.0));
 
   std::function<int()> action;
   DaemonOptions daemonOptions;
@@ -840,7 +1016,9 @@ int runCli(int argc, char** argv) {
 
   auto* events = app.add_subcommand("events", "stream state changes");
   events->add_flag("--json", asJson, "one JSON object per line");
-  events->callback([&] { action = [&] { return eventsCommand(asJson); }; });
+  bool noReconnect = false;
+  events->add_flag("--no-reconnect", noReconnect, "exit 1 when the daemon goes away instead of reconnecting");
+  events->callback([&] { action = [&] { return eventsCommand(asJson, !noReconnect); }; });
 
   try {
     app.parse(argc, argv);
@@ -855,6 +1033,7 @@ int runCli(int argc, char** argv) {
     std::cerr << "Run with --help for more information.\n";
     return kExitUsage;
   }
+  callTimeoutMs = static_cast<int>(timeoutSeconds * 1000);
   try {
     return action ? action() : kExitUsage;
   } catch (const CliError& e) {

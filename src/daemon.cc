@@ -31,6 +31,8 @@
 
 #include "keelan/chroot_path.h"
 #include "keelan/fs_trust.h"
+#include "keelan/handled_signals.h"
+#include "keelan/hook_output.h"
 #include "keelan/log_rotation.h"
 #include "keelan/logger.h"
 #include "keelan/metrics.h"
@@ -284,6 +286,7 @@ class Daemon {
   json countsByStatus() const;
 
   void beginShutdown(const char* why);
+  void dropPendingWebhooks();
 
   DaemonConfig config_;
   Logger log_;
@@ -318,6 +321,8 @@ class Daemon {
   std::set<std::string> stopRequested_;
   // Running on-exit hooks: pid -> (ship, deadline in monotonic ms).
   std::unordered_map<pid_t, std::pair<std::string, int64_t>> hooks_;
+  bool hookOutputErrorLogged_ = false;
+  std::string hookLogPath() const { return (config_.paths.base == "/" ? "" : config_.paths.base) + "/logs/hooks.log"; }
 
   struct Counters {
     uint64_t spawns = 0, spawnFailures = 0, restarts = 0;
@@ -333,6 +338,15 @@ class Daemon {
   std::set<std::string> logLimited_;
   uint64_t restartRequester_ = 0;
   int64_t restartRequestedMs_ = 0;
+  // Why the last in-place restart of this image failed (exec error); sent
+  // in `ping` and `status` so that `keelan daemon restart` can say so.
+  std::string restartError_;
+  bool execRequested_ = false;
+  // Ships whose failure webhook is on the thread pool; at stop they get 2 s
+  // (webhookGrace_), then are dropped and we exit without joining the pool.
+  std::multiset<std::string> webhooksInFlight_;
+  uv_timer_t* webhookGrace_ = nullptr;
+  bool webhooksDropped_ = false;
   bool shuttingDown_ = false;
 
   std::map<std::string, ShipRecord> ships_;
@@ -565,6 +579,9 @@ int Daemon::run() {
     if (!error.empty()) self->log_.error(error);
     else self->log_.info("log file reopened (SIGHUP)");
   });
+  // Blocked across an in-place re-exec (execInPlace): now that the handlers
+  // exist, what arrived meanwhile is delivered to them.
+  unblockHandledSignals();
   flusher_ = new uv_check_t;
   uv_check_init(&loop_, flusher_);
   flusher_->data = this;
@@ -642,7 +659,24 @@ int Daemon::run() {
   notifySystemd("READY=1\nMAINPID=" + std::to_string(self_) + "\n");
 
   uv_run(&loop_, UV_RUN_DEFAULT);
+  // An in-place restart stops the loop to exec; we are still here if the
+  // exec failed or a stop came first.
+  while (execRequested_) {
+    execRequested_ = false;
+    execInPlace();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
 
+  if (webhooksDropped_) {
+    // A pool thread may sit in libcurl for seconds more, and exit() would
+    // join it (libuv's thread pool destructor): finish our part, then _exit.
+    flush();
+    store_.close();
+    unlink(config_.paths.socket.c_str());
+    pidFile_.release();
+    log_.info("daemon stopped");
+    _exit(0);
+  }
   flush();
   closeLoop();
   store_.close();
@@ -915,11 +949,22 @@ void Daemon::runExitHook(const ShipRecord& record) {
   envp.push_back(nullptr);
   std::string shell = "/bin/sh", flag = "-c", body = command;
   char* argv[] = {shell.data(), flag.data(), body.data(), nullptr};
-  uv_stdio_container_t stdio[3];
-  for (auto& slot : stdio) {
-    slot.flags = UV_INHERIT_FD;
-    slot.data.fd = devNull_;
+  // stdout and stderr append to logs/hooks.log, so that a hook that prints
+  // does not fail; /dev/null if that file cannot be opened.
+  std::string outputError;
+  int output = openHookOutput(hookLogPath(), outputError);
+  if (output < 0) {
+    if (!hookOutputErrorLogged_) log_.error("on-exit hooks write to /dev/null: " + outputError);
+    hookOutputErrorLogged_ = true;
+    output = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  } else {
+    hookOutputErrorLogged_ = false;
   }
+  uv_stdio_container_t stdio[3];
+  for (auto& slot : stdio) slot.flags = UV_INHERIT_FD;
+  stdio[0].data.fd = devNull_;
+  stdio[1].data.fd = output;
+  stdio[2].data.fd = output;
   uv_process_options_t options{};
   options.file = argv[0];
   options.args = argv;
@@ -930,6 +975,7 @@ void Daemon::runExitHook(const ShipRecord& record) {
   options.stdio = stdio;
   auto* process = new uv_process_t;
   int rc = uv_spawn(&loop_, process, &options);
+  if (output >= 0) close(output);
   if (rc != 0) {
     log_.error("on-exit hook for ship " + record.spec.name + " cannot start: " + uv_strerror(rc));
   } else {
@@ -940,8 +986,23 @@ void Daemon::runExitHook(const ShipRecord& record) {
 
 void Daemon::notifyFailure(const ShipRecord& record) {
   std::string name = record.spec.name;
-  postWebhook(&loop_, config_.webhookUrl, shipRecordToJson(record).dump(-1, ' ', false, json::error_handler_t::replace),
+  json body = shipRecordToJson(record);
+  // Ship environments often hold secrets: the receiver gets the keys only.
+  if (!config_.webhookIncludeEnv && body.contains("env") && body["env"].is_object())
+    for (auto& value : body["env"]) value = nullptr;
+  webhooksInFlight_.insert(name);
+  // The pool's threads are created by the first uv_queue_work and inherit
+  // this mask: signals then always go to the loop's thread, never to a
+  // thread that an in-place re-exec would take away with them.
+  sigset_t previousMask;
+  blockHandledSignals(&previousMask);
+  postWebhook(&loop_, config_.webhookUrl, body.dump(-1, ' ', false, json::error_handler_t::replace),
               [this, name](const WebhookResult& result) {
+                if (auto it = webhooksInFlight_.find(name); it != webhooksInFlight_.end()) webhooksInFlight_.erase(it);
+                if (webhooksInFlight_.empty() && webhookGrace_ != nullptr) {
+                  closeAndDelete(webhookGrace_);
+                  webhookGrace_ = nullptr;
+                }
                 if (result.delivered) {
                   log_.info("webhook for ship " + name + " delivered (attempts " + std::to_string(result.attempts) + ")");
                 } else {
@@ -950,6 +1011,7 @@ void Daemon::notifyFailure(const ShipRecord& record) {
                             (result.lastError.empty() ? "HTTP " + std::to_string(result.lastStatus) : result.lastError));
                 }
               });
+  restoreSignalMask(previousMask);
 }
 
 void Daemon::rotateShipLogs() {
@@ -1397,7 +1459,13 @@ void Daemon::handleLine(Client& client, const std::string& line) {
   const std::string& op = request->op;
   const json& body = request->body;
   try {
-    if (op == "ping") deliver([this, to] { reply(to, {{"pid", self_}, {"version", kVersion}}); });
+    if (op == "ping") {
+      deliver([this, to] {
+        json pong = {{"pid", self_}, {"version", kVersion}, {"generation", config_.restarts}};
+        if (!restartError_.empty()) pong["restartError"] = restartError_;
+        reply(to, pong);
+      });
+    }
     else if (op == "status") opStatus(to);
     else if (op == "deploy") opDeploy(to, body);
     else if (op == "list") opList(to, body);
@@ -1448,7 +1516,9 @@ void Daemon::opStatus(const PendingReply& to) {
               {"ships", countsByStatus()},
               {"adopted", adopted_.size()},
               {"orphansReaped", strangersReaped_},
-              {"clients", clients_.size()}};
+              {"clients", clients_.size()},
+              {"generation", config_.restarts}};
+  if (!restartError_.empty()) out["restartError"] = restartError_;
   deliver([this, to, out] { reply(to, out); });
 }
 
@@ -1987,7 +2057,8 @@ void Daemon::opRestart(Client& client, const PendingReply& to, const json& body)
   log_.info("in-place restart requested");
   restartRequester_ = client.id;
   restartRequestedMs_ = monotonicMs();
-  deliver([this, to] { reply(to, {{"pid", self_}, {"restarting", true}}); });
+  restartError_.clear();
+  deliver([this, to] { reply(to, {{"pid", self_}, {"restarting", true}, {"generation", config_.restarts}}); });
   flush();
   closeClient(client);
   // Exec once the reply has reached the requester (its connection closed),
@@ -1999,13 +2070,29 @@ void Daemon::opRestart(Client& client, const PendingReply& to, const json& body)
     auto* self = static_cast<Daemon*>(h->data);
     if (self->clients_.count(self->restartRequester_) && monotonicMs() - self->restartRequestedMs_ < 500) return;
     uv_timer_stop(h);
-    self->execInPlace();
+    // Exec from outside the loop (run()): see execInPlace.
+    self->execRequested_ = true;
+    uv_stop(h->loop);
   }, 1, 2);
 }
 
 void Daemon::execInPlace() {
+  // A signal that libuv's handler already caught waits in the loop's signal
+  // pipe, which the exec would discard: block new ones, then let the loop
+  // dispatch those (this is why we exec from outside uv_run). SIGTERM among
+  // them wins over the restart.
+  sigset_t previousMask;
+  blockHandledSignals(&previousMask);
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  if (shuttingDown_) {
+    restoreSignalMask(previousMask);
+    log_.info("in-place restart abandoned: shutting down");
+    return;
+  }
   flush();
   if (!batch_.empty()) log_.error("restarting with uncommitted records; they are recovered from /proc");
+  if (!webhooksInFlight_.empty())
+    log_.warn("re-executing drops " + std::to_string(webhooksInFlight_.size()) + " webhook deliveries in flight");
   store_.close();
   int listenFd = -1;
   uv_fileno(reinterpret_cast<uv_handle_t*>(server_), &listenFd);
@@ -2022,11 +2109,15 @@ void Daemon::execInPlace() {
   log_.info("re-executing " + config_.selfExe);
   setenv(kReexecConfigVariable, encoded.c_str(), 1);
   std::vector<char*> argv = {config_.selfExe.data(), const_cast<char*>(kDaemonReexecVerb), nullptr};
+  // Still blocked: the new image unblocks them once its handlers exist (run()).
   execv(config_.selfExe.c_str(), argv.data());
+  int execError = errno;
+  restoreSignalMask(previousMask);
   unsetenv(kReexecConfigVariable);
   fcntl(dataLockFd_, F_SETFD, FD_CLOEXEC);
   // Still here: the exec failed. Carry on as we were.
-  log_.error("in-place restart failed: cannot execute " + config_.selfExe + ": " + strerror(errno));
+  restartError_ = "cannot execute " + config_.selfExe + ": " + strerror(execError);
+  log_.error("in-place restart failed: " + restartError_ + "; the old image carries on");
   fcntl(listenFd, F_SETFD, FD_CLOEXEC);
   pidFile_.keepAcrossExec(false);
   if (auto e = store_.open(config_.paths.dataDir); !e.empty()) {
@@ -2038,6 +2129,19 @@ void Daemon::execInPlace() {
 }
 
 // ---------------------------------------------------------------- shutdown
+
+// Deliveries still running 2 s into a stop are given up: they never delay
+// the stop by more (a receiver that accepts and never answers would hold
+// each attempt for its whole 5 s timeout).
+void Daemon::dropPendingWebhooks() {
+  if (webhooksInFlight_.empty()) return;
+  std::string ships;
+  for (const auto& name : webhooksInFlight_) ships += (ships.empty() ? "" : ", ") + name;
+  log_.warn("dropped " + std::to_string(webhooksInFlight_.size()) +
+            " webhook deliveries still pending 2 s into the stop (ships: " + ships + ")");
+  webhooksDropped_ = true;
+  uv_stop(&loop_);
+}
 
 void Daemon::beginShutdown(const char* why) {
   if (shuttingDown_) return;
@@ -2056,6 +2160,9 @@ void Daemon::beginShutdown(const char* why) {
   flush();
   for (auto* handle : {sigchld_, sigterm_, sigint_, sighup_})
     if (handle != nullptr) closeAndDelete(handle);
+  // Closing them restored the default actions: a SIGHUP or SIGINT right
+  // behind the SIGTERM would kill us mid-stop, leaving the PID file behind.
+  ignoreTerminationSignals();
   if (childPoll_ != nullptr) closeAndDelete(childPoll_);
   if (adoptedPoll_ != nullptr) closeAndDelete(adoptedPoll_);
   for (auto* timer : {safetyNet_, childScan_, health_, restartTimer_, backoffTimer_, rotation_})
@@ -2067,13 +2174,23 @@ void Daemon::beginShutdown(const char* why) {
   std::vector<Client*> open;
   for (auto& [id, client] : clients_) open.push_back(client.get());
   for (Client* client : open) closeClient(*client);
+  if (!webhooksInFlight_.empty()) {
+    log_.info("waiting up to 2 s for " + std::to_string(webhooksInFlight_.size()) + " pending webhook deliveries");
+    webhookGrace_ = new uv_timer_t;
+    uv_timer_init(&loop_, webhookGrace_);
+    webhookGrace_->data = this;
+    uv_timer_start(webhookGrace_, [](uv_timer_t* h) { static_cast<Daemon*>(h->data)->dropPendingWebhooks(); }, 2000, 0);
+    // Only the deliveries themselves keep the loop running.
+    uv_unref(reinterpret_cast<uv_handle_t*>(webhookGrace_));
+  }
   // Clients that will not take their last bytes do not hold us past a second.
   shutdownDeadline_ = new uv_timer_t;
   uv_timer_init(&loop_, shutdownDeadline_);
   uv_timer_start(shutdownDeadline_, [](uv_timer_t* h) {
-    uv_walk(h->loop, [](uv_handle_t* handle, void*) {
-      if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-    }, nullptr);
+    // Except the webhooks' 2 s grace, which ends the loop if need be.
+    uv_walk(h->loop, [](uv_handle_t* handle, void* grace) {
+      if (handle != grace && !uv_is_closing(handle)) uv_close(handle, nullptr);
+    }, static_cast<Daemon*>(h->loop->data)->webhookGrace_);
   }, 800, 0);
   uv_unref(reinterpret_cast<uv_handle_t*>(shutdownDeadline_));
 }
@@ -2102,6 +2219,7 @@ std::string encodeReexecConfig(const DaemonConfig& config) {
               {"maxLogSize", config.maxLogSize},
               {"maxLogFiles", config.maxLogFiles},
               {"webhookUrl", config.webhookUrl},
+              {"webhookIncludeEnv", config.webhookIncludeEnv},
               {"format", 1}};
   return out.dump();
 }
@@ -2132,6 +2250,7 @@ std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
     config.maxLogSize = in.value("maxLogSize", uint64_t{0});
     config.maxLogFiles = in.value("maxLogFiles", 5);
     config.webhookUrl = in.value("webhookUrl", std::string());
+    config.webhookIncludeEnv = in.value("webhookIncludeEnv", false);
     return "";
   } catch (const std::exception& e) {
     return e.what();

@@ -22,6 +22,8 @@ struct DaemonConfig {
   int maxLogFiles = 5;
   // POST each failure's record here (http or https); empty: none.
   std::string webhookUrl;
+  // Webhook bodies carry `env` values only when set (else keys, values null).
+  bool webhookIncludeEnv = false;
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;
