@@ -325,7 +325,7 @@ TEST_F(StoreIntegrity, AFullDiskMakesTheStoreUnavailableUntilItClears) {
   Result deployed = keelan({"deploy", "big", "--env", "PAD1=" + pad, "--env", "PAD2=" + pad, "--env", "PAD3=" + pad,
                             "--env", "PAD4=" + pad, "--", "/bin/sleep", "1000"});
   ASSERT_EQ(deployed.code, 0) << deployed.err;
-  pid_t bigPid = inspect("big")["pid"].get<pid_t>();
+  pid_t bigPid = inspect("big")["processId"].get<pid_t>();
 
   std::string filler = dataDir() + "/filler";
   int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
