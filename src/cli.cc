@@ -59,6 +59,7 @@ struct DaemonOptions {
   std::string webhook;
   bool newStore = false;
   std::string fromBackup;
+  bool salvage = false;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -92,6 +93,7 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
     fail(kExitUsage, "--webhook: '" + options.webhook + "' is not an http:// or https:// URL");
   config.foreground = options.foreground;
   config.newStore = options.newStore;
+  config.salvage = options.salvage;
   if (!options.fromBackup.empty()) config.fromBackup = absolutePath(options.fromBackup, cwd);
   config.selfExe = selfExecutable();
   return config;
@@ -861,6 +863,8 @@ int runCli(int argc, char** argv) {
   start->add_flag("--foreground", daemonOptions.foreground, "stay in the foreground; log to stderr too");
   start->add_flag("--new-store", daemonOptions.newStore,
                   "begin with an empty store although data/data.mdb is gone and an earlier one left traces");
+  start->add_flag("--salvage", daemonOptions.salvage,
+                  "if data/data.mdb is damaged, keep it aside and start from every record on its sound pages");
   start->add_option("--from-backup", daemonOptions.fromBackup,
                     "install this backup (from `keelan store backup`) as the store, keeping the current one aside");
   start->callback([&] { action = [&] { return daemonStart(daemonOptions); }; });

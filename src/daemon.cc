@@ -529,6 +529,14 @@ int Daemon::run() {
     }
     log_.warn("store restored from the backup " + config_.fromBackup + (note.empty() ? "" : "; " + note));
   }
+  if (config_.salvage) {
+    std::string note;
+    if (auto e = salvageStore(config_.paths.dataDir, note); !e.empty()) {
+      failStart(e);
+      return 1;
+    }
+    if (!note.empty()) log_.error(note);
+  }
   if (auto e = checkStoreBeforeOpen(config_.paths.dataDir, config_.paths.shipLogDir,
                                     config_.newStore || !config_.fromBackup.empty());
       !e.empty()) {
@@ -664,6 +672,8 @@ int Daemon::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   flush();
+  if (!batch_.empty())
+    log_.error("stopping with changes the store could not commit; ships still running are adopted at the next start");
   closeLoop();
   store_.close();
   unlink(config_.paths.socket.c_str());

@@ -93,7 +93,8 @@ std::string Store::open(const std::string& directory, size_t initialMapSize) {
       std::string message = "the database " + directory + "/data.mdb is damaged: " + report.problems.front();
       if (report.problems.size() > 1) message += " (and " + std::to_string(report.problems.size() - 1) + " more)";
       return message + "; `keelan store check` lists what is readable; restore a backup with "
-                       "`keelan daemon start --from-backup FILE`";
+                       "`keelan daemon start --from-backup FILE`, or start from every sound page with "
+                       "`keelan daemon start --salvage`";
     }
   }
   int rc = mdb_env_create(&env_);
@@ -226,6 +227,21 @@ uint64_t Store::quarantinedCount() const {
   MDB_stat stat{};
   if (rc != 0 || mdb_stat(txn.get(), quarantine_, &stat) != 0) return 0;
   return stat.ms_entries;
+}
+
+std::string Store::putRaw(const std::string& table, const std::vector<std::pair<std::string, std::string>>& records) {
+  MDB_dbi dbi = table == "ships" ? ships_ : table == "runs" ? runs_ : table == "quarantine" ? quarantine_ : meta_;
+  if (dbi == meta_) return "no table '" + table + "'";
+  int rc = 0;
+  Txn txn(env_, 0, rc);
+  if (rc != 0) return lmdbError("cannot begin a write transaction", rc);
+  for (const auto& [name, value] : records) {
+    MDB_val key = toVal(name), data = toVal(value);
+    if (key.mv_size == 0 || key.mv_size > 511) continue;  // LMDB's key limit; not one of ours
+    if ((rc = mdb_put(txn.get(), dbi, &key, &data, 0)) != 0) return lmdbError("cannot write to " + table, rc);
+  }
+  rc = txn.commit();
+  return rc == 0 ? "" : lmdbError("cannot commit", rc);
 }
 
 std::string Store::backupTo(int fd) {

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "keelan/ship.h"
+#include "keelan/store.h"
 
 namespace keelan {
 
@@ -96,6 +97,7 @@ class Scanner {
     uint64_t seen = 0;
     int deepest = 0;
     walkPage(table, root, 1, seen, deepest);
+    if (seen < entries && !table.empty()) report_.unreadable += entries - seen;
     if (seen != entries)
       problem("table '" + tableName(table) + "' has " + std::to_string(seen) + " readable entries, its header says " +
               std::to_string(entries));
@@ -464,6 +466,37 @@ std::string restoreFromBackup(const std::string& backup, const std::string& data
   // Readers recorded in the old lock file mean nothing for the new data file.
   unlinkat(dir.fd, "lock.mdb", 0);
   fsync(dir.fd);
+  return "";
+}
+
+}  // namespace keelan
+
+namespace keelan {
+
+std::string salvageStore(const std::string& dataDir, std::string& note) {
+  std::string error;
+  Fd dir{openDirectory(dataDir, error)};
+  if (dir.fd < 0) return error;
+  Fd data{openRegularFileAt(dir.fd, "data.mdb", dataDir + "/data.mdb", error)};
+  if (data.fd < 0) return error;
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> tables;
+  ScanReport report = scanDataFile(data.fd, [&](const std::string& table, const std::string& key, const std::string& value) {
+    if (table == "ships" || table == "runs" || table == "quarantine") tables[table].emplace_back(key, value);
+  });
+  if (report.problems.empty()) return "";
+  if (report.pageSize == 0) return "cannot salvage " + dataDir + "/data.mdb: " + report.problems.front();
+  std::string kept = "data.mdb.damaged-" + std::to_string(time(nullptr));
+  if (renameat(dir.fd, "data.mdb", dir.fd, kept.c_str()) != 0)
+    return "cannot keep the damaged " + dataDir + "/data.mdb as " + kept + ": " + strerror(errno);
+  unlinkat(dir.fd, "lock.mdb", 0);
+  Store store;
+  if (auto e = store.open(dataDir); !e.empty()) return "cannot create the salvaged store: " + e;
+  for (const auto& [table, records] : tables)
+    if (auto e = store.putRaw(table, records); !e.empty()) return "cannot write the salvaged store: " + e;
+  note = "salvaged the damaged store: " + std::to_string(tables["ships"].size()) + " ship records and " +
+         std::to_string(tables["runs"].size()) + " runs kept, " + std::to_string(report.unreadable) +
+         " records on damaged pages lost (" + report.problems.front() + "); the damaged file is kept as " + dataDir +
+         "/" + kept;
   return "";
 }
 

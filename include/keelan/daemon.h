@@ -38,6 +38,7 @@ struct DaemonConfig {
   // this backup as the store first (--from-backup).
   bool newStore = false;
   std::string fromBackup;
+  bool salvage = false;  // --salvage: rebuild a damaged store from its sound pages
 };
 
 // `keelan __daemon-reexec` with the configuration in KEELAN_REEXEC_CONFIG:

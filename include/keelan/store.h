@@ -63,6 +63,8 @@ class Store {
   // A compacted, consistent copy (mdb_env_copyfd2 with MDB_CP_COMPACT) into
   // `fd`, synced. Readers and the writer go on meanwhile.
   std::string backupTo(int fd);
+  // Writes records as they are into "ships", "runs" or "quarantine" (salvage).
+  std::string putRaw(const std::string& table, const std::vector<std::pair<std::string, std::string>>& records);
   std::string loadRuns(const std::string& name, std::vector<RunRecord>& out);
   // One write transaction for the whole batch, synchronous. A full map is
   // grown and the batch retried.

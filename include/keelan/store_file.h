@@ -48,6 +48,8 @@ struct ScanReport {
   uint64_t lastPage = 0;
   uint64_t pagesChecked = 0;
   std::vector<std::string> problems;  // empty: every reachable page is sound
+  // Records that named tables' headers count but that sit on damaged pages.
+  uint64_t unreadable = 0;
 };
 
 // Called for each record of a named database (LMDB sub-database), in key
@@ -81,5 +83,11 @@ int createBackupFile(const std::string& path, uid_t uid, gid_t gid, std::string&
 // copy of FILE as data.mdb (written beside it, fsync'd, renamed). `note`
 // tells what was kept.
 std::string restoreFromBackup(const std::string& backup, const std::string& dataDir, std::string& note);
+
+// `daemon start --salvage`: when data.mdb is damaged, keeps it as
+// data.mdb.damaged-SECONDS and builds a new store from every record on its
+// sound pages. `note` says what was saved and what was lost; nothing is
+// done to a sound store.
+std::string salvageStore(const std::string& dataDir, std::string& note);
 
 }  // namespace keelan

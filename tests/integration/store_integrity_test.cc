@@ -187,6 +187,28 @@ TEST_F(StoreIntegrity, AStructurallyDamagedPageIsAClearStartError) {
   std::cout << "[ figure ] 1000 records, one page zeroed: start refused: " << r.err;
 }
 
+// --salvage: the damaged file is kept, the records on sound pages load,
+// and the loss is logged as an ERROR with its count.
+TEST_F(StoreIntegrity, SalvageStartsFromEverySoundPageAndSaysWhatWasLost) {
+  seed(1000);
+  off_t page = pageHolding("ship0500");
+  overwrite(page, std::string(4096, '\0'));
+  startDaemon({"--salvage"});
+  size_t loaded = shipCount();
+  std::string log = logText();
+  size_t at = log.find("salvaged the damaged store: ");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string line = log.substr(at, log.find('\n', at) - at);
+  std::cout << "[ figure ] 1000 records, one leaf page zeroed, --salvage: " << loaded << " loaded; " << line << "\n";
+  EXPECT_GT(loaded, 900u);
+  EXPECT_LT(loaded, 1000u);
+  EXPECT_NE(line.find(std::to_string(1000 - loaded) + " records on damaged pages lost"), std::string::npos) << line;
+  EXPECT_NE(line.find("data.mdb.damaged-"), std::string::npos);
+  // The new store is sound.
+  Result check = keelan({"store", "check"});
+  EXPECT_EQ(check.code, 0) << check.out;
+}
+
 TEST_F(StoreIntegrity, ATruncatedDataFileIsAClearStartErrorNotSigbus) {
   seed(1000, 300);
   struct stat info {};
