@@ -320,7 +320,7 @@ std::string checkStoreBeforeOpen(const std::string& dataDir, const std::string& 
   if (directoryHasEntries(shipLogDir)) signs += (signs.empty() ? "" : " and ") + std::string("ship logs in ") + shipLogDir;
   if (signs.empty()) return "";
   return "the database is gone: " + dataDir + "/data.mdb is " + (state.dataExists ? "empty" : "missing") +
-         " but " + signs + " remain from an earlier one; start with --new-store to begin empty";
+         ", but an earlier one left " + signs + "; start with --new-store to begin empty";
 }
 
 ScanReport scanDataFile(int fd, const RecordVisitor& visit) {
