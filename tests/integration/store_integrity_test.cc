@@ -120,7 +120,7 @@ class StoreIntegrity : public KeelanTest {
 // A record that cannot be decoded is moved aside; the ones after it load.
 TEST_F(StoreIntegrity, ACorruptRecordIsQuarantinedAndEveryOtherLoads) {
   seed(20);
-  putRaw("ship0005x", std::string("{\"spec\": not json \x01\xff", 22));
+  putRaw("ship0005x", std::string("{\"spec\": not json \x01\xff"));
   Result offline = keelan({"store", "check", "--json"});
   EXPECT_EQ(offline.code, 1) << offline.out << offline.err;
   Json report = Json::parse(offline.out);
