@@ -29,6 +29,8 @@
 #include "keelan/proc_info.h"
 #include "keelan/protocol.h"
 #include "keelan/ship.h"
+#include "keelan/store.h"
+#include "keelan/store_file.h"
 #include "keelan/time_util.h"
 #include "keelan/version.h"
 
@@ -118,6 +120,9 @@ struct DaemonOptions {
   int maxLogFiles = 5;
   std::string webhook;
   bool webhookIncludeEnv = false;
+  bool newStore = false;
+  std::string fromBackup;
+  bool salvage = false;
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -151,6 +156,9 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   if (!options.webhook.empty() && options.webhook.rfind("http://", 0) != 0 && options.webhook.rfind("https://", 0) != 0)
     fail(kExitUsage, "--webhook: '" + options.webhook + "' is not an http:// or https:// URL");
   config.foreground = options.foreground;
+  config.newStore = options.newStore;
+  config.salvage = options.salvage;
+  if (!options.fromBackup.empty()) config.fromBackup = absolutePath(options.fromBackup, cwd);
   config.selfExe = selfExecutable();
   return config;
 }
@@ -427,7 +435,8 @@ int daemonStatus(const DaemonOptions& options, bool asJson, int lines) {
                 {"ships", s["ships"]},
                 {"adopted", s["adopted"]},
                 {"orphansReaped", s["orphansReaped"]},
-                {"generation", s.value("generation", json())}};
+                {"generation", s.value("generation", json())},
+                {"store", s.value("store", json::object())}};
     if (s.contains("restartError")) out["restartError"] = s["restartError"];
     std::cout << out.dump(2) << "\n";
     return kExitOk;
@@ -445,6 +454,15 @@ int daemonStatus(const DaemonOptions& options, bool asJson, int lines) {
             << ", failed " << ships.value("failed", 0) << ", backoff " << ships.value("backoff", 0) << ", lost "
             << ships.value("lost", 0) << " (adopted "
             << s.value("adopted", 0) << ")\n";
+  if (s.contains("store") && s["store"].is_object()) {
+    const json& store = s["store"];
+    if (store.value("available", true))
+      std::cout << "  store:     ok";
+    else
+      std::cout << "  store:     UNAVAILABLE since " << store.value("unavailableSince", "?") << " ("
+                << store.value("unavailableSeconds", 0) << " s): " << store.value("reason", "") << "; writes are refused";
+    std::cout << ", quarantined records " << store.value("quarantined", 0) << "\n";
+  }
   if (!recent.empty()) {
     std::cout << "recent log:\n";
     for (const auto& line : recent) std::cout << "  " << line << "\n";
@@ -879,6 +897,114 @@ int logsCommand(const std::string& name, bool stderrLog, int lines, bool follow)
   }
 }
 
+// ------------------------------------------------------------ store commands
+
+// The daemon if it answers, else nullopt (no daemon: work offline).
+std::optional<DaemonClient> daemonIfRunning(const std::string& socketPath) {
+  DaemonClient client;
+  int err = 0;
+  if (auto e = client.connect(socketPath, &err); !e.empty()) {
+    if (err == ENOENT || err == ECONNREFUSED) return std::nullopt;
+    fail(kExitFailed, e);
+  }
+  return client;
+}
+
+// Offline work on the store holds the daemon's lock, so no daemon starts
+// meanwhile.
+int lockStoreOffline(const Paths& paths) {
+  std::string path = paths.dataDir + "/daemon.lock";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) fail(kExitFailed, "no store in " + paths.dataDir + " (" + path + ": " + strerror(errno) + ")");
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    fail(kExitFailed, "a daemon holds the store in " + paths.dataDir + " but does not answer on " + clientSocket(paths));
+  }
+  return fd;
+}
+
+int storeBackupCommand(const std::string& file) {
+  Paths paths = basePaths();
+  std::string path = absolutePath(file, currentDirectory());
+  if (auto client = daemonIfRunning(clientSocket(paths))) {
+    json reply = callOrFail(*client, {{"op", "store-backup"}, {"path", path}});
+    std::cout << "store backed up to " << path << " (" << reply.value("bytes", 0) << " bytes, "
+              << reply.value("durationMs", 0) << " ms, live)\n";
+    return kExitOk;
+  }
+  int lock = lockStoreOffline(paths);
+  DataFileState state;
+  if (auto e = checkDataFiles(paths.dataDir, state); !e.empty()) fail(kExitFailed, e);
+  if (!state.dataExists || state.dataSize == 0) fail(kExitFailed, "no store in " + paths.dataDir + " (data.mdb is missing or empty)");
+  Store store;
+  if (auto e = store.open(paths.dataDir); !e.empty()) fail(kExitFailed, e);
+  std::string error;
+  int fd = createBackupFile(path, getuid(), getgid(), error);
+  if (fd < 0) fail(kExitFailed, error);
+  error = store.backupTo(fd);
+  struct stat info {};
+  fstat(fd, &info);
+  close(fd);
+  close(lock);
+  if (!error.empty()) {
+    unlink(path.c_str());
+    fail(kExitFailed, error);
+  }
+  std::cout << "store backed up to " << path << " (" << info.st_size << " bytes, offline)\n";
+  return kExitOk;
+}
+
+int storeCheckCommand(const std::string& file, bool asJson) {
+  Paths paths = basePaths();
+  json report;
+  std::string what;
+  if (!file.empty()) {
+    what = absolutePath(file, currentDirectory());
+    int fd = open(what.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat info {};
+    if (fd < 0) fail(kExitFailed, "cannot open " + what + ": " + strerror(errno));
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+      close(fd);
+      fail(kExitFailed, "refusing " + what + ": not a regular file");
+    }
+    report = storeCheckReport(fd);
+    close(fd);
+  } else if (auto client = daemonIfRunning(clientSocket(paths))) {
+    report = callOrFail(*client, {{"op", "store-check"}})["report"];
+    what = paths.dataDir + "/data.mdb (live)";
+  } else {
+    int lock = lockStoreOffline(paths);
+    report = storeCheckReport(paths.dataDir);
+    close(lock);
+    what = paths.dataDir + "/data.mdb (offline)";
+  }
+  report["file"] = what;
+  bool ok = report.value("ok", false);
+  if (asJson) {
+    std::cout << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    return ok ? kExitOk : kExitFailed;
+  }
+  std::cout << "store " << what << ": " << (ok ? "ok" : "DAMAGED") << "\n";
+  if (report.contains("pagesChecked"))
+    std::cout << "  pages checked: " << report.value("pagesChecked", 0) << " (page size " << report.value("pageSize", 0)
+              << ")\n";
+  if (report.contains("byStatus")) {
+    const json& by = report["byStatus"];
+    std::cout << "  ships:         " << report.value("ships", 0) << " (running " << by.value("running", 0) << ", stopped "
+              << by.value("stopped", 0) << ", failed " << by.value("failed", 0) << ", backoff " << by.value("backoff", 0)
+              << ", lost " << by.value("lost", 0) << ")\n"
+              << "  runs:          " << report.value("runs", 0) << "\n"
+              << "  quarantined:   " << report.value("quarantined", 0) << "\n";
+  }
+  for (const auto& problem : report.value("problems", json::array()))
+    std::cout << "  problem:       " << problem.get<std::string>() << "\n";
+  for (const auto& bad : report.value("badRecords", json::array()))
+    std::cout << "  bad record:    " << bad.value("table", "") << " '"
+              << json(bad.value("key", "")).dump(-1, ' ', false, json::error_handler_t::replace) << "': "
+              << bad.value("error", "") << "\n";
+  return ok ? kExitOk : kExitFailed;
+}
+
 void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option_function<int>("--interval", [&options](const int& value) {
         options.interval = value;
@@ -924,6 +1050,12 @@ int runCli(int argc, char** argv) {
   auto* start = daemon->add_subcommand("start", "start the daemon");
   addDaemonStartOptions(start, daemonOptions);
   start->add_flag("--foreground", daemonOptions.foreground, "stay in the foreground; log to stderr too");
+  start->add_flag("--new-store", daemonOptions.newStore,
+                  "begin with an empty store although data/data.mdb is gone and an earlier one left traces");
+  start->add_flag("--salvage", daemonOptions.salvage,
+                  "if data/data.mdb is damaged, keep it aside and start from every record on its sound pages");
+  start->add_option("--from-backup", daemonOptions.fromBackup,
+                    "install this backup (from `keelan store backup`) as the store, keeping the current one aside");
   start->callback([&] { action = [&] { return daemonStart(daemonOptions); }; });
 
   auto* stop = daemon->add_subcommand("stop", "stop the daemon (ships keep running)");
@@ -1013,6 +1145,17 @@ int runCli(int argc, char** argv) {
       return kExitOk;
     };
   });
+
+  auto* store = app.add_subcommand("store", "back up and check the ship store");
+  store->require_subcommand(1);
+  std::string storeFile;
+  auto* backup = store->add_subcommand("backup", "write a consistent, compacted copy of the store (live or offline)");
+  backup->add_option("file", storeFile, "new file to write (never overwritten)")->required();
+  backup->callback([&] { action = [&] { return storeBackupCommand(storeFile); }; });
+  auto* check = store->add_subcommand("check", "check every page and record of the store; exit 1 if something is bad");
+  check->add_flag("--json", asJson, "print JSON");
+  check->add_option("--file", storeFile, "check this backup file instead of the store");
+  check->callback([&] { action = [&] { return storeCheckCommand(storeFile, asJson); }; });
 
   auto* events = app.add_subcommand("events", "stream state changes");
   events->add_flag("--json", asJson, "one JSON object per line");

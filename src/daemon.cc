@@ -43,6 +43,8 @@
 #include "keelan/ship.h"
 #include "keelan/ship_exec.h"
 #include "keelan/store.h"
+#include "keelan/store_file.h"
+#include "keelan/store_outage.h"
 #include "keelan/time_util.h"
 #include "keelan/version.h"
 #include "keelan/webhook.h"
@@ -142,6 +144,8 @@ struct Client {
   bool subscribing = false;  // asked for events; counted in subscribers_ from then on
   bool closing = false;
   bool paused = false;  // not read while its replies pile up
+  uid_t uid = 0;  // the peer's, from SO_PEERCRED
+  gid_t gid = 0;
 };
 
 struct PendingReply {
@@ -262,6 +266,7 @@ class Daemon {
   void opRemove(const PendingReply& to, const json& body);
   void opEvents(Client& client, const PendingReply& to);
   void opRestart(Client& client, const PendingReply& to, const json& body);
+  void opStoreBackup(const Client& client, const PendingReply& to, const json& body);
   void execInPlace();
 
   void deploy(const PendingReply& to, const ShipSpec& spec);
@@ -382,6 +387,11 @@ class Daemon {
 
   StoreBatch batch_;
   std::vector<std::function<void()>> notices_;
+  StoreOutage outage_;
+  // Set while a read is served during an outage: its reply goes out at
+  // once instead of behind the notices waiting for the stuck commit.
+  bool replyAtOnce_ = false;
+  uint64_t quarantined_ = 0;
   uint64_t strangersReaped_ = 0;
   size_t subscribers_ = 0;
 };
@@ -530,6 +540,28 @@ int Daemon::run() {
     failStart(std::string("cannot become a child subreaper: ") + strerror(errno));
     return 1;
   }
+  if (!config_.fromBackup.empty()) {
+    std::string note;
+    if (auto e = restoreFromBackup(config_.fromBackup, config_.paths.dataDir, note); !e.empty()) {
+      failStart(e);
+      return 1;
+    }
+    log_.warn("store restored from the backup " + config_.fromBackup + (note.empty() ? "" : "; " + note));
+  }
+  if (config_.salvage) {
+    std::string note;
+    if (auto e = salvageStore(config_.paths.dataDir, note); !e.empty()) {
+      failStart(e);
+      return 1;
+    }
+    if (!note.empty()) log_.error(note);
+  }
+  if (auto e = checkStoreBeforeOpen(config_.paths.dataDir, config_.paths.shipLogDir,
+                                    config_.newStore || !config_.fromBackup.empty());
+      !e.empty()) {
+    failStart(e);
+    return 1;
+  }
   if (auto e = store_.open(config_.paths.dataDir); !e.empty()) {
     failStart(e);
     return 1;
@@ -634,6 +666,7 @@ int Daemon::run() {
   uv_timer_start(safetyNet_, [](uv_timer_t* h) {
     auto* self = static_cast<Daemon*>(h->data);
     if (++self->safetyNetTicks_ % 30 == 0) self->reap();
+    if (self->outage_.active()) self->flush();  // the retry while nothing else wakes the loop
     self->sweepStalledClients();
     self->killOverdueHooks();
   }, 1000, 1000);
@@ -678,6 +711,8 @@ int Daemon::run() {
     _exit(0);
   }
   flush();
+  if (!batch_.empty())
+    log_.error("stopping with changes the store could not commit; ships still running are adopted at the next start");
   closeLoop();
   store_.close();
   unlinkIfSame(config_.paths.socket, socketIdentity_);
@@ -688,7 +723,10 @@ int Daemon::run() {
 
 void Daemon::loadAndRecover() {
   std::vector<ShipRecord> records;
-  if (auto e = store_.loadShips(records); !e.empty()) log_.error(e);
+  std::vector<std::string> quarantined;
+  if (auto e = store_.loadShips(records, &quarantined); !e.empty()) log_.error(e);
+  for (const auto& line : quarantined) log_.error(line);
+  quarantined_ = store_.quarantinedCount();
   std::string now = nowIso();
   for (auto& record : records) {
     const std::string name = record.spec.name;
@@ -1069,6 +1107,11 @@ void Daemon::armBackoffTimer() {
 }
 
 void Daemon::restartDue() {
+  if (outage_.active()) {  // nothing is spawned that could not be recorded
+    uv_timer_start(backoffTimer_, [](uv_timer_t* h) { static_cast<Daemon*>(h->data)->restartDue(); },
+                   StoreOutage::kRetryMs, 0);
+    return;
+  }
   int64_t now = wallClockMs();
   while (!backoffQueue_.empty() && backoffQueue_.begin()->first <= now) {
     std::string name = backoffQueue_.begin()->second;
@@ -1100,7 +1143,7 @@ std::string Daemon::apply(ShipRecord& record, const Transition& transition) {
 // Everything a client may learn waits until the batch it depends on is
 // committed; with nothing pending it goes out at once.
 void Daemon::deliver(std::function<void()> notice) {
-  if (batch_.empty() && notices_.empty()) {
+  if ((batch_.empty() && notices_.empty()) || replyAtOnce_) {
     notice();
     return;
   }
@@ -1109,14 +1152,16 @@ void Daemon::deliver(std::function<void()> notice) {
 
 void Daemon::flush() {
   if (!batch_.empty()) {
+    if (!outage_.retryDue(monotonicMs())) return;
     auto started = std::chrono::steady_clock::now();
     std::string error = store_.commit(batch_);
     commitDuration_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (!error.empty()) {
-      // Keep the batch and its notices; the next loop turn retries.
-      log_.error("cannot commit ship records: " + error);
+      // Keep the batch and its notices; retried about once a second.
+      if (auto line = outage_.failed(error, monotonicMs(), nowIso()); !line.empty()) log_.error(line);
       return;
     }
+    if (auto line = outage_.recovered(monotonicMs()); !line.empty()) log_.info(line);
     batch_.clear();
   }
   if (!awaitingCommit_.empty()) reapCommitted();
@@ -1269,6 +1314,8 @@ void Daemon::onConnection(int status) {
   ucred peer{};
   socklen_t length = sizeof peer;
   bool allowed = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 && peerAllowed(peer);
+  raw->uid = peer.uid;
+  raw->gid = peer.gid;
   if (!allowed) {
     log_.warn("refused connection from uid=" + std::to_string(peer.uid) + " pid=" + std::to_string(peer.pid));
     send(raw->id, errorResponse(nullptr, {errc::permission_denied, "permission denied: uid " +
@@ -1458,6 +1505,18 @@ void Daemon::handleLine(Client& client, const std::string& line) {
   }
   const std::string& op = request->op;
   const json& body = request->body;
+  if (outage_.active()) {
+    // Writes are refused at once; reads are answered at once, from memory.
+    if (op == "deploy" || op == "stop" || op == "rm" || op == "restart") {
+      send(client.id, errorResponse(to.requestId, {errc::store_unavailable, outage_.message()}));
+      return;
+    }
+    replyAtOnce_ = true;
+  }
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{replyAtOnce_};
   try {
     if (op == "ping") {
       deliver([this, to] {
@@ -1476,6 +1535,9 @@ void Daemon::handleLine(Client& client, const std::string& line) {
     else if (op == "events") opEvents(client, to);
     else if (op == "restart") opRestart(client, to, body);
     else if (op == "metrics") deliver([this, to] { reply(to, {{"text", renderMetrics()}}); });
+    else if (op == "store-backup") opStoreBackup(client, to, body);
+    else if (op == "store-check")
+      deliver([this, to, report = storeCheckReport(config_.paths.dataDir)] { reply(to, {{"report", report}}); });
     else replyError(to, errc::unknown_op, "unknown op '" + op + "'");
   } catch (const ProtocolError& e) {
     replyError(to, e.code.c_str(), e.message);
@@ -1517,8 +1579,10 @@ void Daemon::opStatus(const PendingReply& to) {
               {"adopted", adopted_.size()},
               {"orphansReaped", strangersReaped_},
               {"clients", clients_.size()},
-              {"generation", config_.restarts}};
+              {"generation", config_.restarts},
+              {"store", outage_.toJson(monotonicMs())}};
   if (!restartError_.empty()) out["restartError"] = restartError_;
+  out["store"]["quarantined"] = quarantined_;
   deliver([this, to, out] { reply(to, out); });
 }
 
@@ -1602,6 +1666,10 @@ void Daemon::opDeploy(const PendingReply& to, const json& body) {
 }
 
 void Daemon::deploy(const PendingReply& to, const ShipSpec& spec) {
+  if (outage_.active()) {  // e.g. deploy --replace whose stop ended during an outage
+    if (to.clientId != 0) send(to.clientId, errorResponse(to.requestId, {errc::store_unavailable, outage_.message()}));
+    return;
+  }
   auto [it, inserted] = ships_.try_emplace(spec.name);
   ShipRecord& record = it->second;
   if (record.status == ShipStatus::running)
@@ -1928,6 +1996,30 @@ void Daemon::opEvents(Client& client, const PendingReply& to) {
     it->second->subscribed = true;
     reply(to, {{"subscribed", true}});
   });
+}
+
+// A compacted copy of the committed store while the daemon runs. Writers
+// wait meanwhile (one loop); see docs/protocol.md for how long.
+void Daemon::opStoreBackup(const Client& client, const PendingReply& to, const json& body) {
+  std::string path = requireString(body, "path");
+  std::string error;
+  int fd = createBackupFile(path, client.uid, client.gid, error);
+  if (fd < 0) return replyError(to, errc::storage_failed, error);
+  flush();  // everything decided so far, unless the store cannot commit
+  auto started = std::chrono::steady_clock::now();
+  error = store_.backupTo(fd);
+  struct stat info {};
+  fstat(fd, &info);
+  close(fd);
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (!error.empty()) {
+    unlink(path.c_str());
+    log_.error("store backup to " + path + " failed: " + error);
+    return replyError(to, errc::storage_failed, error);
+  }
+  log_.info("store backed up to " + path + " (" + std::to_string(info.st_size) + " bytes, " + std::to_string(ms) + " ms)");
+  json out = {{"path", path}, {"bytes", info.st_size}, {"durationMs", ms}, {"uncommitted", !batch_.empty()}};
+  deliver([this, to, out] { reply(to, out); });
 }
 
 // ---------------------------------------------------------------- metrics

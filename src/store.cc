@@ -1,10 +1,16 @@
 #include "keelan/store.h"
 
+#include <unistd.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <string>
+
+#include "keelan/store_file.h"
 
 namespace keelan {
 
@@ -66,9 +72,34 @@ void Store::close() {
 }
 
 std::string Store::open(const std::string& directory, size_t initialMapSize) {
+  // LMDB opens data.mdb and lock.mdb by name and trusts what it maps: check
+  // them first (no symlink, regular files, data.mdb as long as its meta page
+  // says, every reachable page sound), then make sure LMDB opened that file.
+  DataFileState state;
+  if (auto e = checkDataFiles(directory, state); !e.empty()) return e;
+  struct stat checked {};
+  bool haveData = state.dataExists && state.dataSize > 0;
+  if (haveData) {
+    std::string error;
+    int dirFd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirFd < 0) return "cannot open directory " + directory + ": " + strerror(errno);
+    int fd = openRegularFileAt(dirFd, "data.mdb", directory + "/data.mdb", error);
+    ::close(dirFd);
+    if (fd < 0) return error;
+    ScanReport report = scanDataFile(fd, {});
+    fstat(fd, &checked);
+    ::close(fd);
+    if (!report.problems.empty()) {
+      std::string message = "the database " + directory + "/data.mdb is damaged: " + report.problems.front();
+      if (report.problems.size() > 1) message += " (and " + std::to_string(report.problems.size() - 1) + " more)";
+      return message + "; `keelan store check` lists what is readable; restore a backup with "
+                       "`keelan daemon start --from-backup FILE`, or start from every sound page with "
+                       "`keelan daemon start --salvage`";
+    }
+  }
   int rc = mdb_env_create(&env_);
   if (rc != 0) return lmdbError("cannot create LMDB environment", rc);
-  mdb_env_set_maxdbs(env_, 4);
+  mdb_env_set_maxdbs(env_, 8);
   mdb_env_set_mapsize(env_, initialMapSize);
   rc = mdb_env_open(env_, directory.c_str(), MDB_NOTLS, 0600);
   if (rc != 0) {
@@ -77,6 +108,15 @@ std::string Store::open(const std::string& directory, size_t initialMapSize) {
       error += " (the data file is not a keelan/LMDB database of a version this build can read)";
     close();
     return error;
+  }
+  {
+    int fd = -1;
+    struct stat opened {};
+    if (haveData && (mdb_env_get_fd(env_, &fd) != 0 || fstat(fd, &opened) != 0 || opened.st_dev != checked.st_dev ||
+                     opened.st_ino != checked.st_ino)) {
+      close();
+      return "refusing " + directory + "/data.mdb: it was replaced while being opened";
+    }
   }
   // LMDB leaves the data file open across exec; every ship would inherit it.
   int fd = -1;
@@ -91,7 +131,8 @@ std::string Store::open(const std::string& directory, size_t initialMapSize) {
   }
   if ((rc = mdb_dbi_open(txn.get(), "meta", MDB_CREATE, &meta_)) != 0 ||
       (rc = mdb_dbi_open(txn.get(), "ships", MDB_CREATE, &ships_)) != 0 ||
-      (rc = mdb_dbi_open(txn.get(), "runs", MDB_CREATE, &runs_)) != 0) {
+      (rc = mdb_dbi_open(txn.get(), "runs", MDB_CREATE, &runs_)) != 0 ||
+      (rc = mdb_dbi_open(txn.get(), "quarantine", MDB_CREATE, &quarantine_)) != 0) {
     close();
     return lmdbError("cannot open the databases in " + directory, rc);
   }
@@ -128,25 +169,87 @@ size_t Store::mapSize() const {
   return info.me_mapsize;
 }
 
-std::string Store::loadShips(std::vector<ShipRecord>& out) {
+std::string Store::loadShips(std::vector<ShipRecord>& out, std::vector<std::string>* quarantined) {
+  std::vector<std::pair<std::string, std::string>> bad;  // key, reason
+  {
+    int rc = 0;
+    Txn txn(env_, MDB_RDONLY, rc);
+    if (rc != 0) return lmdbError("cannot begin a read transaction", rc);
+    Cursor cursor(txn.get(), ships_, rc);
+    if (rc != 0) return lmdbError("cannot open a cursor", rc);
+    MDB_val key{}, value{};
+    for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
+      std::string name(static_cast<const char*>(key.mv_data), key.mv_size);
+      try {
+        ShipRecord record = shipRecordFromJson(nlohmann::json::parse(
+            static_cast<const char*>(value.mv_data), static_cast<const char*>(value.mv_data) + value.mv_size));
+        if (record.spec.name != name) throw std::runtime_error("it names ship '" + record.spec.name + "'");
+        out.push_back(std::move(record));
+      } catch (const std::exception& e) {
+        // One bad record never hides the others: it is set aside below.
+        bad.emplace_back(name, e.what());
+      }
+    }
+    if (rc != MDB_NOTFOUND) return lmdbError("cannot read ship records", rc);
+  }
+  if (bad.empty()) return "";
+  std::string error = quarantine(bad);
+  if (quarantined != nullptr)
+    for (const auto& [name, reason] : bad) quarantined->push_back("the record of ship '" + name + "' is unreadable (" +
+                                                                  reason + "); moved to the quarantine table");
+  return error;
+}
+
+// Moves records, raw, from "ships" to "quarantine" under the same key.
+std::string Store::quarantine(const std::vector<std::pair<std::string, std::string>>& bad) {
+  int rc = 0;
+  Txn txn(env_, 0, rc);
+  if (rc != 0) return lmdbError("cannot begin a write transaction to quarantine unreadable records", rc);
+  for (const auto& entry : bad) {
+    std::string name = entry.first;
+    MDB_val key = toVal(name), value{};
+    if ((rc = mdb_get(txn.get(), ships_, &key, &value)) != 0) continue;
+    std::string raw(static_cast<const char*>(value.mv_data), value.mv_size);
+    MDB_val rawVal = toVal(raw);
+    if ((rc = mdb_put(txn.get(), quarantine_, &key, &rawVal, 0)) != 0 ||
+        (rc = mdb_del(txn.get(), ships_, &key, nullptr)) != 0)
+      return lmdbError("cannot quarantine the record of ship '" + name + "'", rc);
+  }
+  rc = txn.commit();
+  return rc == 0 ? "" : lmdbError("cannot commit the quarantine of unreadable records", rc);
+}
+
+uint64_t Store::quarantinedCount() const {
+  if (env_ == nullptr) return 0;
   int rc = 0;
   Txn txn(env_, MDB_RDONLY, rc);
-  if (rc != 0) return lmdbError("cannot begin a read transaction", rc);
-  Cursor cursor(txn.get(), ships_, rc);
-  if (rc != 0) return lmdbError("cannot open a cursor", rc);
-  MDB_val key{}, value{};
-  for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
-    std::string name(static_cast<const char*>(key.mv_data), key.mv_size);
-    try {
-      out.push_back(
-          shipRecordFromJson(nlohmann::json::parse(static_cast<const char*>(value.mv_data),
-                                                   static_cast<const char*>(value.mv_data) + value.mv_size)));
-    } catch (const std::exception& e) {
-      return "the record of ship '" + name + "' is unreadable: " + e.what();
-    }
+  MDB_stat stat{};
+  if (rc != 0 || mdb_stat(txn.get(), quarantine_, &stat) != 0) return 0;
+  return stat.ms_entries;
+}
+
+std::string Store::putRaw(const std::string& table, const std::vector<std::pair<std::string, std::string>>& records) {
+  MDB_dbi dbi = table == "ships" ? ships_ : table == "runs" ? runs_ : table == "quarantine" ? quarantine_ : meta_;
+  if (dbi == meta_) return "no table '" + table + "'";
+  int rc = 0;
+  Txn txn(env_, 0, rc);
+  if (rc != 0) return lmdbError("cannot begin a write transaction", rc);
+  for (const auto& [name, value] : records) {
+    MDB_val key = toVal(name), data = toVal(value);
+    if (key.mv_size == 0 || key.mv_size > 511) continue;  // LMDB's key limit; not one of ours
+    if ((rc = mdb_put(txn.get(), dbi, &key, &data, 0)) != 0) return lmdbError("cannot write to " + table, rc);
   }
-  return rc == MDB_NOTFOUND ? "" : lmdbError("cannot read ship records", rc);
+  rc = txn.commit();
+  return rc == 0 ? "" : lmdbError("cannot commit", rc);
+}
+
+std::string Store::backupTo(int fd) {
+  if (env_ == nullptr) return "the store is not open";
+  int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  if (rc != 0) return lmdbError("cannot copy the store", rc);
+  if (fsync(fd) != 0) return std::string("cannot sync the backup: ") + strerror(errno);
+  return "";
 }
 
 std::string Store::loadRuns(const std::string& name, std::vector<RunRecord>& out) {

@@ -35,6 +35,12 @@ struct DaemonConfig {
   int inheritedPidFileFd = -1;
   int inheritedDataLockFd = -1;
   int restarts = 0;  // in-place restarts so far
+  // Start-up only (not carried across an in-place restart): begin with an
+  // empty store although an earlier one left traces (--new-store); install
+  // this backup as the store first (--from-backup).
+  bool newStore = false;
+  std::string fromBackup;
+  bool salvage = false;  // --salvage: rebuild a damaged store from its sound pages
 };
 
 // `keelan __daemon-reexec` with the configuration in KEELAN_REEXEC_CONFIG:

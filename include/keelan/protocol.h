@@ -25,6 +25,7 @@ inline constexpr const char* permission_denied = "permission_denied";
 inline constexpr const char* request_too_large = "request_too_large";
 inline constexpr const char* shutting_down = "shutting_down";
 inline constexpr const char* busy = "busy";
+inline constexpr const char* store_unavailable = "store_unavailable";
 }  // namespace errc
 
 struct ProtocolError {

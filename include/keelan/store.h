@@ -4,7 +4,9 @@
 //
 // Layout (schema 1): database "meta" holds "schema"; "ships" maps a ship name
 // to its JSON record; "runs" maps name + '\0' + big-endian run number to one
-// finished run, bounded to the last kRunHistory runs of each ship.
+// finished run, bounded to the last kRunHistory runs of each ship;
+// "quarantine" keeps, raw and under their key, ship records that could not be
+// decoded at start-up, so that one bad record never hides the others.
 #include <lmdb.h>
 
 #include <string>
@@ -54,7 +56,15 @@ class Store {
   void close();
   bool isOpen() const { return env_ != nullptr; }
 
-  std::string loadShips(std::vector<ShipRecord>& out);
+  // Every decodable record; the others are moved to the quarantine table and
+  // described in `quarantined`.
+  std::string loadShips(std::vector<ShipRecord>& out, std::vector<std::string>* quarantined = nullptr);
+  uint64_t quarantinedCount() const;
+  // A compacted, consistent copy (mdb_env_copyfd2 with MDB_CP_COMPACT) into
+  // `fd`, synced. Readers and the writer go on meanwhile.
+  std::string backupTo(int fd);
+  // Writes records as they are into "ships", "runs" or "quarantine" (salvage).
+  std::string putRaw(const std::string& table, const std::vector<std::pair<std::string, std::string>>& records);
   std::string loadRuns(const std::string& name, std::vector<RunRecord>& out);
   // One write transaction for the whole batch, synchronous. A full map is
   // grown and the batch retried.
@@ -65,8 +75,9 @@ class Store {
 
  private:
   std::string commitOnce(const StoreBatch& batch, int& rc);
+  std::string quarantine(const std::vector<std::pair<std::string, std::string>>& bad);
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, ships_ = 0, runs_ = 0;
+  MDB_dbi meta_ = 0, ships_ = 0, runs_ = 0, quarantine_ = 0;
 };
 
 }  // namespace keelan
