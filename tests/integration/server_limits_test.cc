@@ -116,6 +116,15 @@ class ServerLimits : public KeelanTest {
     closedir(dir);
     return count;
   }
+  static int highestFd(pid_t pid) {
+    int highest = -1;
+    DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+    if (dir == nullptr) return -1;
+    while (dirent* entry = readdir(dir))
+      if (entry->d_name[0] != '.') highest = std::max(highest, atoi(entry->d_name));
+    closedir(dir);
+    return highest;
+  }
   // A ship that takes ~0.4 s to honour SIGTERM: the window in which a
   // replace is pending.
   void deploySlowToStop(const std::string& name) {
@@ -369,6 +378,42 @@ TEST_F(ServerLimits, NearTheFdLimitClientsAreToldBusy) {
   }));
 }
 
+// With no fd left at all, accept fails with EMFILE: the connection is shed
+// through the reserve fd (the client is not left hanging in the backlog),
+// and the episode is logged once.
+TEST_F(ServerLimits, HttpShedsConnectionsAtEmfile) {
+  int port = startWithMetrics();
+  pid_t daemon = daemonPid();
+  // Fill the holes in the daemon's fd table with idle clients, so that at
+  // a limit of its fd count not one fd is left.
+  auto holes = [&] { return highestFd(daemon) + 1 - countFds(daemon); };
+  for (int i = 0; i < 50 && holes() > 0; ++i) {
+    int missing = holes();
+    for (int j = 0; j < missing; ++j) ASSERT_GE(connectUnix(), 0);
+    eventually([&] { return holes() < missing; }, 2000);
+  }
+  ASSERT_EQ(holes(), 0);
+  rlimit saved{}, none{};
+  ASSERT_EQ(prlimit(daemon, RLIMIT_NOFILE, nullptr, &saved), 0);
+  none.rlim_cur = static_cast<rlim_t>(countFds(daemon));
+  none.rlim_max = saved.rlim_max;
+  ASSERT_EQ(prlimit(daemon, RLIMIT_NOFILE, &none, nullptr), 0);
+  for (int i = 0; i < 3; ++i) {
+    std::string response = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(response, "") << "served without a free fd?";
+  }
+  std::string log = daemonLog();
+  size_t first = log.find("metrics endpoint: accept failed");
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("metrics endpoint: accept failed", first + 1), std::string::npos) << "logged more than once";
+  ASSERT_EQ(prlimit(daemon, RLIMIT_NOFILE, &saved, nullptr), 0);
+  EXPECT_EQ(http(port, "GET /metrics HTTP/1.0\r\n\r\n").rfind("HTTP/1.0 200", 0), 0u);
+  EXPECT_TRUE(eventually([&] { return daemonLog().find("accepting connections again") != std::string::npos; }));
+  for (int fd : std::vector<int>(fds_)) closeFd(fd);
+  Result ps = keelan({"ps"});
+  EXPECT_EQ(ps.code, 0) << ps.err << daemonLog();
+}
+
 // The figure the issue asks for: `keelan ps` while 250 abandoned clients
 // (a request sent and never read, or half-closed, or a line left
 // unfinished) and 1,000 idle TCP connections are held. Printed, not timed:
@@ -391,7 +436,8 @@ TEST_F(ServerLimits, PsAnswersUnderAbandonedClientsAndIdleTcp) {
   std::vector<double> ms;
   for (int i = 0; i < 5; ++i) {
     auto start = std::chrono::steady_clock::now();
-    Result ps = keelan({"ps"});
+    for (int fd : std::vector<int>(fds_)) closeFd(fd);
+  Result ps = keelan({"ps"});
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     ASSERT_EQ(ps.code, 0) << ps.err;
     EXPECT_NE(ps.out.find("busy"), std::string::npos);
