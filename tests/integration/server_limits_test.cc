@@ -129,9 +129,12 @@ class ServerLimits : public KeelanTest {
   // window in which an operation on it is pending, as long as a test needs.
   void deploySlowToStop(const std::string& name) {
     ASSERT_EQ(deploySh(name, "trap 'while [ ! -e /tmp/go ]; do sleep 0.02; done; exit 0' TERM; "
-                             "while :; do sleep 0.05; done")
+                             "touch /tmp/trapped-$KEELAN_SHIP; while :; do sleep 0.05; done")
                   .code,
               0);
+    // A SIGTERM before the trap is set would kill it at once.
+    std::string trapped = makeRoot() + "/tmp/trapped-" + name;
+    ASSERT_TRUE(eventually([&] { return access(trapped.c_str(), F_OK) == 0; }));
   }
   void releaseShips() { close(open((makeRoot() + "/tmp/go").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644)); }
   int startWithMetrics(const std::map<std::string, std::string>& env = {}) {
