@@ -438,16 +438,16 @@ TEST_F(ServerLimits, FdBudgetWarningNamesTheRealLimit) {
   rlimit saved{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
   rlimit low = saved;
-  low.rlim_cur = 200;  // a budget of 100 pidfds
+  low.rlim_cur = 120;  // a budget of 60 pidfds
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
   Result started = keelan({"daemon", "start"});
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   ASSERT_EQ(started.code, 0) << started.err;
   std::string root = makeRoot();
-  for (int i = 0; i < 110 && daemonLog().find("without pidfds") == std::string::npos; ++i)
+  for (int i = 0; i < 70 && daemonLog().find("without pidfds") == std::string::npos; ++i)
     ASSERT_EQ(keelan({"deploy", "s" + std::to_string(i), "--root", root, "--", "/bin/sleep", "30"}).code, 0);
   std::string log = daemonLog();
-  EXPECT_NE(log.find("file descriptor limit near (200)"), std::string::npos) << log.substr(log.size() - 600);
+  EXPECT_NE(log.find("file descriptor limit near (120)"), std::string::npos) << log.substr(log.size() - 600);
 }
 
 // The figure the issue asks for: `keelan ps` while 250 abandoned clients
