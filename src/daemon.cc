@@ -33,6 +33,7 @@
 #include "keelan/fs_trust.h"
 #include "keelan/handled_signals.h"
 #include "keelan/hook_output.h"
+#include "keelan/http_endpoint.h"
 #include "keelan/log_rotation.h"
 #include "keelan/logger.h"
 #include "keelan/metrics.h"
@@ -42,6 +43,7 @@
 #include "keelan/protocol.h"
 #include "keelan/ship.h"
 #include "keelan/ship_exec.h"
+#include "keelan/ship_ops.h"
 #include "keelan/store.h"
 #include "keelan/store_file.h"
 #include "keelan/store_outage.h"
@@ -67,6 +69,12 @@ int64_t limitFromEnv(const char* name, int64_t fallback) {
 }
 const size_t kWriteHighWater = static_cast<size_t>(limitFromEnv("KEELAN_WRITE_HIGH_WATER", int64_t{8} << 20));
 const int64_t kStallTimeoutMs = limitFromEnv("KEELAN_STALL_TIMEOUT_MS", 10000);
+const int64_t kHttpHeaderTimeoutMs = limitFromEnv("KEELAN_HTTP_HEADER_TIMEOUT_MS", 5000);
+const size_t kMaxReplyBytes = static_cast<size_t>(limitFromEnv("KEELAN_MAX_REPLY_BYTES", int64_t{64} << 20));
+constexpr size_t kMaxNamesPerRequest = 1000;
+// Unix-socket clients are answered `busy` while fewer fds than this are
+// left under RLIMIT_NOFILE: the rest is for ship logs, hooks and the store.
+constexpr rlim_t kClientFdReserve = 16;
 constexpr const char* kShipPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 template <typename Handle>
@@ -143,6 +151,7 @@ struct Client {
   bool subscribed = false;   // events are sent to it
   bool subscribing = false;  // asked for events; counted in subscribers_ from then on
   bool closing = false;
+  int64_t closingSince = 0;  // a closing client that will not take its last bytes is dropped
   bool paused = false;  // not read while its replies pile up
   uid_t uid = 0;  // the peer's, from SO_PEERCRED
   gid_t gid = 0;
@@ -158,6 +167,7 @@ struct StopRequest {
   std::set<std::string> remaining;
   std::vector<std::string> names;
   bool removeAfter = false;
+  ShipOp kind = ShipOp::stop;  // what is pending on `remaining` (see ship_ops.h)
   std::function<void()> then;  // runs instead of the reply (deploy --replace)
   uv_timer_t* timer = nullptr;
 };
@@ -199,7 +209,7 @@ class Daemon {
       close(fd);
       if (!pidfdCeilingLogged_) {
         pidfdCeilingLogged_ = true;
-        log_.warn("file descriptor limit near (" + std::to_string(pidfdCeiling_ + kFdHeadroom) +
+        log_.warn("file descriptor limit near (" + std::to_string(fdLimit()) +
                   "): further ships are watched without pidfds (one commit per exit, adopted ones polled); "
                   "raise the daemon's RLIMIT_NOFILE (e.g. LimitNOFILE= in the unit)");
       }
@@ -246,7 +256,20 @@ class Daemon {
   void reply(const PendingReply& to, json response) {
     response["id"] = to.requestId;
     if (!response.contains("ok")) response["ok"] = true;
-    send(to.clientId, response);
+    try {
+      sendReplyLine(to, encodeLine(response));
+    } catch (const std::bad_alloc&) {
+      send(to.clientId, errorResponse(to.requestId, {errc::out_of_memory, "out of memory building the reply"}));
+    }
+  }
+  // Sends a reply, or `reply_too_large` instead when it is over the limit.
+  void sendReplyLine(const PendingReply& to, std::string line) {
+    if (line.size() > kMaxReplyBytes) return send(to.clientId, tooLarge(to));
+    sendLine(to.clientId, std::move(line));
+  }
+  static json tooLarge(const PendingReply& to) {
+    return errorResponse(to.requestId, {errc::reply_too_large, "the reply would exceed " +
+                                                                   std::to_string(kMaxReplyBytes) + " bytes"});
   }
   // Every reply, errors included, waits behind what was decided before it,
   // so replies on one connection keep their order.
@@ -254,6 +277,9 @@ class Daemon {
     deliver([this, to, response = errorResponse(to.requestId, {code, message})] { send(to.clientId, response); });
   }
   void closeClient(Client& client);
+  // The peer is gone (a write or read failed) or will not take its last
+  // bytes: close at once, whatever is queued, paused or not.
+  void dropClient(Client& client);
   void sweepStalledClients();
 
   // operations
@@ -272,6 +298,9 @@ class Daemon {
   void deploy(const PendingReply& to, const ShipSpec& spec);
   std::string spawn(const ShipSpec& spec, pid_t& pid);
   void stopShips(StopRequest request, int signal, int64_t timeoutMs);
+  // Replies `conflict` and returns true when an operation pending on `name`
+  // forbids `incoming` now.
+  bool refuseConflicting(const PendingReply& to, const std::string& name, ShipOp incoming);
   void onStopped(const std::string& name);
   bool applyRestartPolicy(ShipRecord& record, int64_t runMs);
   void scheduleBackoff(const ShipRecord& record);
@@ -280,7 +309,6 @@ class Daemon {
   void runExitHook(const ShipRecord& record);
   std::string renderMetrics() const;
   std::string listenMetrics();
-  void serveMetrics(uv_stream_t* server);
   void killOverdueHooks();
   void rotateShipLogs();
   void notifyFailure(const ShipRecord& record);
@@ -335,7 +363,7 @@ class Daemon {
   } counters_;
   Histogram exitToCommit_, commitDuration_;
   double lastHealthCheckSeconds_ = 0;
-  uv_tcp_t* metricsServer_ = nullptr;
+  std::unique_ptr<HttpEndpoint> metricsServer_;
   uv_timer_t* rotation_ = nullptr;
   std::set<std::string> rotationErrorsLogged_;
   // Ships with a log size limit of their own: without a daemon-wide limit,
@@ -370,6 +398,13 @@ class Daemon {
   static constexpr rlim_t kFdHeadroom = 256;
   rlim_t pidfdCeiling_ = 1024 - kFdHeadroom;  // set from RLIMIT_NOFILE at start
   bool pidfdCeilingLogged_ = false;
+  bool fdBusyLogged_ = false;  // once per episode of clients answered busy
+  // RLIMIT_NOFILE as it is now (prlimit can change it under us).
+  static rlim_t fdLimit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return RLIM_INFINITY;
+    return limit.rlim_cur;
+  }
   // Session id (the ship's first PID) -> ship name, kept after the ship
   // exits so that its orphans, reaped later, are still attributed to it.
   std::unordered_map<pid_t, std::string> sessionOwner_;
@@ -1329,6 +1364,18 @@ void Daemon::onConnection(int status) {
     closeClient(*raw);
     return;
   }
+  // fds are numbered lowest first, so a high one means few are left.
+  if (rlim_t limit = fdLimit(); static_cast<rlim_t>(fd) + kClientFdReserve >= limit) {
+    if (!fdBusyLogged_)
+      log_.warn("file descriptor limit near (" + std::to_string(limit) + ", fd " + std::to_string(fd) +
+                " in use): answering new clients busy; raise the daemon's RLIMIT_NOFILE");
+    fdBusyLogged_ = true;
+    send(raw->id, errorResponse(nullptr, {errc::busy, "the daemon is near its file descriptor limit (" +
+                                                          std::to_string(limit) + "); try again later"}));
+    closeClient(*raw);
+    return;
+  }
+  fdBusyLogged_ = false;
   startReading(*raw);
 }
 
@@ -1367,7 +1414,8 @@ bool Daemon::peerAllowed(const ucred& peer) const {
 
 void Daemon::onRead(Client& client, ssize_t nread, const uv_buf_t* buf) {
   if (nread < 0) {
-    closeClient(client);
+    if (nread == UV_EOF) closeClient(client);
+    else dropClient(client);
     return;
   }
   if (client.closing) return;
@@ -1422,6 +1470,14 @@ void Daemon::sweepStalledClients() {
   for (auto& [id, client] : clients_)
     if (!client->closing && client->partialSince != 0 && now - client->partialSince > kStallTimeoutMs)
       stalled.push_back(client.get());
+  std::vector<Client*> lingering;
+  for (auto& [id, client] : clients_)
+    if (client->closing && client->closingSince != 0 && now - client->closingSince > kStallTimeoutMs)
+      lingering.push_back(client.get());
+  for (Client* client : lingering) {
+    client->closingSince = 0;
+    dropClient(*client);
+  }
   for (Client* client : stalled) {
     log_.warn("client " + std::to_string(client->id) + " stalled mid-request; dropping it");
     send(client->id, errorResponse(nullptr, {errc::invalid_request, "request not finished within " +
@@ -1456,17 +1512,20 @@ void Daemon::sendLine(uint64_t clientId, std::string line) {
     uint64_t id = written->clientId;
     auto* self = static_cast<Daemon*>(r->handle->loop->data);
     delete written;
-    if (status == 0) self->onWritten(id);
+    if (status == 0) return self->onWritten(id);
+    if (status == UV_ECANCELED) return;  // the handle is closing already
+    if (auto found = self->clients_.find(id); found != self->clients_.end()) self->dropClient(*found->second);
   });
   if (rc != 0) {
     delete request;
-    closeClient(client);
+    dropClient(client);
   }
 }
 
 void Daemon::closeClient(Client& client) {
   if (client.closing) return;
   client.closing = true;
+  client.closingSince = monotonicMs();
   if (client.subscribing) --subscribers_;
   uint64_t id = client.id;
   // Let queued replies reach the peer, then close.
@@ -1475,6 +1534,7 @@ void Daemon::closeClient(Client& client) {
   int rc = uv_shutdown(shutdown, reinterpret_cast<uv_stream_t*>(&client.pipe), [](uv_shutdown_t* request, int) {
     auto* c = static_cast<Client*>(request->handle->data);
     delete request;
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&c->pipe))) return;  // dropped meanwhile
     uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), [](uv_handle_t* handle) {
       auto* self = static_cast<Daemon*>(handle->loop->data);
       self->clients_.erase(static_cast<Client*>(handle->data)->id);
@@ -1488,6 +1548,23 @@ void Daemon::closeClient(Client& client) {
     });
   }
   (void)id;
+}
+
+void Daemon::dropClient(Client& client) {
+  if (!client.closing) {
+    client.closing = true;
+    if (client.subscribing) --subscribers_;
+  }
+  client.input.clear();
+  client.input.shrink_to_fit();
+  auto* handle = reinterpret_cast<uv_handle_t*>(&client.pipe);
+  if (uv_is_closing(handle)) return;
+  // Pending writes and the shutdown are cancelled (UV_ECANCELED) before
+  // the close callback runs.
+  uv_close(handle, [](uv_handle_t* h) {
+    auto* self = static_cast<Daemon*>(h->loop->data);
+    self->clients_.erase(static_cast<Client*>(h->data)->id);
+  });
 }
 
 void Daemon::handleLine(Client& client, const std::string& line) {
@@ -1545,6 +1622,9 @@ void Daemon::handleLine(Client& client, const std::string& line) {
     replyError(to, errc::invalid_argument, e.what());
   } catch (const json::exception& e) {
     replyError(to, errc::invalid_argument, e.what());
+  } catch (const std::bad_alloc&) {
+    log_.warn("out of memory handling a " + op + " request");
+    replyError(to, errc::out_of_memory, "out of memory handling the request");
   }
 }
 
@@ -1597,13 +1677,14 @@ void Daemon::opList(const PendingReply& to, const json& body) {
     std::string text = shipRecordText(record);
     // One allocation, sized from the first record: growing a multi-MB string
     // by doubling copies it and touches twice the fresh pages.
-    if (first) line.reserve(line.size() + (text.size() + 64) * ships_.size() + 4);
+    if (first) line.reserve(std::min(line.size() + (text.size() + 64) * ships_.size() + 4, kMaxReplyBytes + 1));
     else line.push_back(',');
     first = false;
     line += text;
+    if (line.size() > kMaxReplyBytes) break;  // refused below: stop building it
   }
   line += "]}\n";
-  deliver([this, to, line = std::move(line)]() mutable { sendLine(to.clientId, std::move(line)); });
+  deliver([this, to, line = std::move(line)]() mutable { sendReplyLine(to, std::move(line)); });
 }
 
 void Daemon::opInspect(const PendingReply& to, const json& body) {
@@ -1649,6 +1730,7 @@ void Daemon::opDeploy(const PendingReply& to, const json& body) {
   if (!spec.user.empty() && geteuid() != 0)
     return replyError(to, errc::invalid_argument, "user '" + spec.user + "' needs a daemon running as root");
   bool replace = optionalBool(body, "replace", false);
+  if (refuseConflicting(to, name, replace ? ShipOp::replace : ShipOp::deploy)) return;
   if (existing != nullptr && existing->status == ShipStatus::running) {
     if (!replace)
       return replyError(to, errc::already_running,
@@ -1658,6 +1740,7 @@ void Daemon::opDeploy(const PendingReply& to, const json& body) {
     request.reply = to;
     request.names = {name};
     request.remaining = {name};
+    request.kind = ShipOp::replace;
     request.then = [this, to, spec] { deploy(to, spec); };
     stopShips(std::move(request), SIGTERM, 10000);
     return;
@@ -1825,11 +1908,19 @@ bool Daemon::signalShip(const ShipRecord& record, int signal) {
 
 void Daemon::opStop(const PendingReply& to, const json& body) {
   std::vector<std::string> names;
+  std::set<std::string> seen;
   if (body.contains("names")) {
     if (!body["names"].is_array()) throw ProtocolError{errc::invalid_argument, "field 'names' must be an array of strings"};
     for (const auto& item : body["names"]) {
       if (!item.is_string()) throw ProtocolError{errc::invalid_argument, "field 'names' must be an array of strings"};
-      names.push_back(item.get<std::string>());
+      // Each ship once: a name repeated a million times must not cost a
+      // million records in the reply.
+      std::string name = item.get<std::string>();
+      if (!seen.insert(name).second) continue;
+      if (names.size() == kMaxNamesPerRequest)
+        throw ProtocolError{errc::invalid_argument,
+                            "at most " + std::to_string(kMaxNamesPerRequest) + " ships per request"};
+      names.push_back(std::move(name));
     }
   } else {
     names.push_back(requireString(body, "name"));
@@ -1845,6 +1936,8 @@ void Daemon::opStop(const PendingReply& to, const json& body) {
   int64_t timeoutMs = optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000;
   for (const auto& name : names)
     if (find(name) == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  for (const auto& name : names)
+    if (refuseConflicting(to, name, ShipOp::stop)) return;
   StopRequest request;
   request.reply = to;
   request.names = names;
@@ -1884,6 +1977,18 @@ void Daemon::stopShips(StopRequest request, int signal, int64_t timeoutMs) {
     auto* self = static_cast<Daemon*>(h->loop->data);
     self->escalate(s);
   }, static_cast<uint64_t>(timeoutMs), 0);
+}
+
+bool Daemon::refuseConflicting(const PendingReply& to, const std::string& name, ShipOp incoming) {
+  for (const auto& stop : stops_) {
+    if (stop->remaining.count(name) == 0) continue;
+    if (const char* why = shipOpConflict(stop->kind, incoming)) {
+      replyError(to, errc::conflict, std::string("cannot ") + shipOpName(incoming) + " ship '" + name + "': " + why +
+                                          "; try again when it is done");
+      return true;
+    }
+  }
+  return false;
 }
 
 void Daemon::escalate(StopRequest* stop) {
@@ -1966,6 +2071,7 @@ void Daemon::opRemove(const PendingReply& to, const json& body) {
   bool force = optionalBool(body, "force", false);
   ShipRecord* record = find(name);
   if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  if (refuseConflicting(to, name, ShipOp::remove)) return;
   if (record->status == ShipStatus::running && !force)
     return replyError(to, errc::already_running, "ship '" + name + "' is running; stop it first or use --force");
   if (record->status == ShipStatus::backoff) {
@@ -1978,6 +2084,7 @@ void Daemon::opRemove(const PendingReply& to, const json& body) {
   request.names = {name};
   if (record->status == ShipStatus::running) request.remaining = {name};
   request.removeAfter = true;
+  request.kind = ShipOp::remove;
   stopShips(std::move(request), SIGTERM, optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000);
 }
 
@@ -2063,77 +2170,10 @@ std::string Daemon::renderMetrics() const {
 }
 
 std::string Daemon::listenMetrics() {
-  const std::string& address = config_.metricsAddress;
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return "--metrics-address must be HOST:PORT, got '" + address + "'";
-  std::string host = address.substr(0, colon);
-  int port = atoi(address.c_str() + colon + 1);
-  sockaddr_in addr{};
-  if (port <= 0 || port > 65535 || uv_ip4_addr(host.c_str(), port, &addr) != 0)
-    return "--metrics-address must be IPv4-HOST:PORT, got '" + address + "'";
-  metricsServer_ = new uv_tcp_t;
-  uv_tcp_init(&loop_, metricsServer_);
-  metricsServer_->data = this;
-  int rc = uv_tcp_bind(metricsServer_, reinterpret_cast<const sockaddr*>(&addr), 0);
-  if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(metricsServer_), 64, [](uv_stream_t* server, int status) {
-      if (status == 0) static_cast<Daemon*>(server->data)->serveMetrics(server);
-    });
-  if (rc != 0) return "cannot serve metrics on " + address + ": " + uv_strerror(rc);
-  return "";
-}
-
-// A minimal HTTP/1.0 responder: reads the request head, answers, closes.
-void Daemon::serveMetrics(uv_stream_t* server) {
-  struct Connection {
-    uv_tcp_t tcp;
-    Daemon* daemon;
-    std::string request, response;
-    uv_write_t write;
-  };
-  auto* c = new Connection;
-  c->daemon = this;
-  uv_tcp_init(&loop_, &c->tcp);
-  c->tcp.data = c;
-  auto closeConnection = [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); };
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), closeConnection);
-    return;
-  }
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&c->tcp),
-      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-        buf->base = new char[suggested];
-        buf->len = suggested;
-      },
-      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-        auto* conn = static_cast<Connection*>(stream->data);
-        auto done = [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); };
-        if (nread > 0) conn->request.append(buf->base, static_cast<size_t>(nread));
-        delete[] buf->base;
-        bool complete = conn->request.find("\r\n\r\n") != std::string::npos ||
-                        conn->request.find("\n\n") != std::string::npos;
-        if (nread < 0 || conn->request.size() > 8192) {
-          uv_close(reinterpret_cast<uv_handle_t*>(stream), done);
-          return;
-        }
-        if (!complete) return;
-        uv_read_stop(stream);
-        bool metrics = conn->request.rfind("GET /metrics ", 0) == 0 || conn->request.rfind("GET /metrics\r", 0) == 0;
-        std::string body = metrics ? conn->daemon->renderMetrics() : "not found\n";
-        conn->response = std::string(metrics ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.0 404 Not Found\r\n") +
-                         "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-        uv_buf_t out = uv_buf_init(conn->response.data(), static_cast<unsigned>(conn->response.size()));
-        conn->write.data = conn;
-        if (uv_write(&conn->write, stream, &out, 1, [](uv_write_t* w, int) {
-              auto* cn = static_cast<Connection*>(w->data);
-              uv_close(reinterpret_cast<uv_handle_t*>(&cn->tcp), [](uv_handle_t* h) {
-                delete static_cast<Connection*>(h->data);
-              });
-            }) != 0)
-          uv_close(reinterpret_cast<uv_handle_t*>(stream), done);
-      });
+  HttpEndpointOptions options;
+  options.headerTimeoutMs = kHttpHeaderTimeoutMs;
+  metricsServer_ = std::make_unique<HttpEndpoint>(&loop_, log_, [this] { return renderMetrics(); }, options);
+  return metricsServer_->listen(config_.metricsAddress);
 }
 
 // ---------------------------------------------------------------- in-place restart
@@ -2240,7 +2280,7 @@ void Daemon::beginShutdown(const char* why) {
   shuttingDown_ = true;
   log_.info(std::string("received ") + why + ", shutting down");
   if (server_ != nullptr) closeAndDelete(server_);
-  if (metricsServer_ != nullptr) closeAndDelete(metricsServer_);
+  if (metricsServer_ != nullptr) metricsServer_->close();
   unlinkIfSame(config_.paths.socket, socketIdentity_);
   for (auto& [name, to] : waiters_) replyError(to, errc::shutting_down, "the daemon is shutting down");
   waiters_.clear();

@@ -26,6 +26,9 @@ inline constexpr const char* request_too_large = "request_too_large";
 inline constexpr const char* shutting_down = "shutting_down";
 inline constexpr const char* busy = "busy";
 inline constexpr const char* store_unavailable = "store_unavailable";
+inline constexpr const char* conflict = "conflict";
+inline constexpr const char* reply_too_large = "reply_too_large";
+inline constexpr const char* out_of_memory = "out_of_memory";
 }  // namespace errc
 
 struct ProtocolError {
