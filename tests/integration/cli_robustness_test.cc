@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "net_helpers.h"
 #include "keelan/client.h"
 #include "keelan/time_util.h"
 
@@ -31,74 +32,6 @@ extern char** environ;
 
 namespace keelan::test {
 namespace {
-
-int listenLoopback(int* port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t length = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-  ::listen(fd, 16);
-  *port = ntohs(addr.sin_port);
-  return fd;
-}
-
-// Answers every POST with 200 and keeps the bodies.
-class OkReceiver {
- public:
-  OkReceiver() {
-    listen_ = listenLoopback(&port_);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~OkReceiver() {
-    stop_ = true;
-    thread_.join();
-    close(listen_);
-  }
-  int port() const { return port_; }
-  std::vector<std::string> bodies() {
-    std::lock_guard lock(mutex_);
-    return bodies_;
-  }
-
- private:
-  void run() {
-    while (!stop_) {
-      pollfd pfd{listen_, POLLIN, 0};
-      if (poll(&pfd, 1, 50) <= 0) continue;
-      int fd = accept(listen_, nullptr, nullptr);
-      if (fd < 0) continue;
-      std::string request;
-      size_t need = std::string::npos;
-      char chunk[4096];
-      while (need == std::string::npos || request.size() < need) {
-        pollfd in{fd, POLLIN, 0};
-        if (poll(&in, 1, 2000) <= 0) break;
-        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-        if (n <= 0) break;
-        request.append(chunk, static_cast<size_t>(n));
-        size_t head = request.find("\r\n\r\n");
-        size_t lengthAt = request.find("Content-Length: ");
-        if (head != std::string::npos && lengthAt != std::string::npos)
-          need = head + 4 + std::stoul(request.substr(lengthAt + 16));
-      }
-      if (need != std::string::npos) {
-        std::lock_guard lock(mutex_);
-        bodies_.push_back(request.substr(request.find("\r\n\r\n") + 4));
-      }
-      std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      send(fd, response.data(), response.size(), MSG_NOSIGNAL);
-      close(fd);
-    }
-  }
-  int listen_ = -1, port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::vector<std::string> bodies_;
-  std::thread thread_;
-};
 
 class CliRobustness : public KeelanTest {
  protected:
@@ -509,7 +442,7 @@ TEST_F(CliRobustness, PendingWebhooksDoNotDelayTheStop) {
 }
 
 TEST_F(CliRobustness, WebhookBodiesLeaveOutEnvValuesUnlessAskedFor) {
-  OkReceiver receiver;
+  WebhookReceiver receiver;
   std::string url = "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook";
   startDaemon({"--webhook", url});
   ASSERT_EQ(deploySh("secret", "exit 3", {"--env", "TOKEN=hunter2", "--env", "MODE=x"}).code, 0);

@@ -326,8 +326,7 @@ bool KeelanTest::eventually(const std::function<bool()>& condition, int timeoutM
   return true;
 }
 
-std::vector<std::string> KeelanTest::rawExchange(const std::string& bytes, size_t expectLines, int timeoutMs) {
-  std::vector<std::string> lines;
+int KeelanTest::connectDaemon() {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -335,8 +334,15 @@ std::vector<std::string> KeelanTest::rawExchange(const std::string& bytes, size_
   strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     close(fd);
-    return lines;
+    return -1;
   }
+  return fd;
+}
+
+std::vector<std::string> KeelanTest::rawExchange(const std::string& bytes, size_t expectLines, int timeoutMs) {
+  std::vector<std::string> lines;
+  int fd = connectDaemon();
+  if (fd < 0) return lines;
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);

@@ -61,6 +61,8 @@ class KeelanTest : public ::testing::Test {
   Result deploySh(const std::string& name, const std::string& script, const std::vector<std::string>& extra = {});
   // Polls `condition` every few milliseconds until it holds or the deadline passes.
   bool eventually(const std::function<bool()>& condition, int timeoutMs = 10000);
+  // A raw connection to the daemon socket (the caller closes it), or -1.
+  int connectDaemon();
   // Sends raw bytes to the daemon socket and returns the reply lines.
   std::vector<std::string> rawExchange(const std::string& bytes, size_t expectLines, int timeoutMs = 5000);
 

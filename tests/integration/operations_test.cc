@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "net_helpers.h"
 #include "keelan/time_util.h"
 
 #include <map>
@@ -160,44 +161,8 @@ std::map<std::string, double> parseExposition(const std::string& text) {
   return samples;
 }
 
-// Binds `fd` to a free loopback port and returns the port.
-int bindLoopback(int fd) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t length = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-  return ntohs(addr.sin_port);
-}
-
-int freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int port = bindLoopback(fd);
-  close(fd);
-  return port;
-}
-
 std::string httpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  char chunk[4096];
-  ssize_t n;
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0) response.append(chunk, static_cast<size_t>(n));
-  close(fd);
-  return response;
+  return httpExchange(port, "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n");
 }
 
 TEST_F(Operations, MetricsMatchWhatHappened) {
@@ -280,70 +245,9 @@ TEST_F(Operations, ChattyShipLogsStayUnderTheLimitAndLoseNothing) {
 namespace keelan::test {
 namespace {
 
-// A tiny HTTP receiver on 127.0.0.1: answers 500 to the first request and
-// 200 afterwards, and keeps every body.
-class Receiver {
- public:
-  Receiver() {
-    listen_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    port_ = bindLoopback(listen_);
-    ::listen(listen_, 16);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Receiver() {
-    stop_ = true;
-    thread_.join();
-    close(listen_);
-  }
-  int port() const { return port_; }
-  std::vector<std::string> bodies() {
-    std::lock_guard lock(mutex_);
-    return bodies_;
-  }
-
- private:
-  void run() {
-    while (!stop_) {
-      pollfd pfd{listen_, POLLIN, 0};
-      if (poll(&pfd, 1, 50) <= 0) continue;
-      int fd = accept(listen_, nullptr, nullptr);
-      if (fd < 0) continue;
-      std::string request;
-      char chunk[4096];
-      size_t need = std::string::npos;
-      while (need == std::string::npos || request.size() < need) {
-        pollfd in{fd, POLLIN, 0};
-        if (poll(&in, 1, 2000) <= 0) break;
-        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-        if (n <= 0) break;
-        request.append(chunk, static_cast<size_t>(n));
-        size_t head = request.find("\r\n\r\n");
-        size_t lengthAt = request.find("Content-Length: ");
-        if (head != std::string::npos && lengthAt != std::string::npos)
-          need = head + 4 + std::stoul(request.substr(lengthAt + 16));
-      }
-      std::string body = need != std::string::npos ? request.substr(request.find("\r\n\r\n") + 4) : "";
-      bool first;
-      {
-        std::lock_guard lock(mutex_);
-        bodies_.push_back(body);
-        first = bodies_.size() == 1;
-      }
-      std::string response = first ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                                    : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      send(fd, response.data(), response.size(), MSG_NOSIGNAL);
-      close(fd);
-    }
-  }
-  int listen_ = -1, port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::vector<std::string> bodies_;
-  std::thread thread_;
-};
 
 TEST_F(Operations, WebhookGetsEachFailureOnceAndRetriesOnA500) {
-  Receiver receiver;
+  WebhookReceiver receiver(/*failFirst=*/true);
   pid_t daemon = daemonPid();
   ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
   waitChild(daemon, 5000);

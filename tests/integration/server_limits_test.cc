@@ -16,6 +16,7 @@
 #include <map>
 
 #include "harness.h"
+#include "net_helpers.h"
 
 namespace keelan::test {
 namespace {
@@ -32,15 +33,8 @@ class ServerLimits : public KeelanTest {
   // A connected Unix socket to the daemon, closed at TearDown unless
   // closed earlier with closeFd.
   int connectUnix() {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::string path = base_ + "/run/keelan.sock";
-    strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      close(fd);
-      return -1;
-    }
+    int fd = connectDaemon();
+    if (fd < 0) return -1;
     fds_.push_back(fd);
     return fd;
   }
@@ -138,40 +132,12 @@ class ServerLimits : public KeelanTest {
   }
   void releaseShips() { close(open((makeRoot() + "/tmp/go").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644)); }
   int startWithMetrics(const std::map<std::string, std::string>& env = {}) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t length = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-    close(fd);
-    int port = ntohs(addr.sin_port);
+    int port = freePort();
     Result r = keelan({"daemon", "start", "--metrics-address", "127.0.0.1:" + std::to_string(port)}, 20000, env);
     EXPECT_EQ(r.code, 0) << r.err;
     return port;
   }
-  // One HTTP exchange over a blocking loopback connection.
-  static std::string http(int port, const std::string& request) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      close(fd);
-      return "";
-    }
-    timeval timeout{5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sendAll(fd, request);
-    std::string response;
-    char chunk[4096];
-    ssize_t n;
-    while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0) response.append(chunk, static_cast<size_t>(n));
-    close(fd);
-    return response;
-  }
+  static std::string http(int port, const std::string& request) { return httpExchange(port, request); }
 
   std::vector<int> fds_;
 };
