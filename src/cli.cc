@@ -947,7 +947,7 @@ int storeBackupCommand(const std::string& file) {
   close(fd);
   close(lock);
   if (!error.empty()) {
-    unlink(path.c_str());
+    removeBackupFile(path);
     fail(kExitFailed, error);
   }
   std::cout << "store backed up to " << path << " (" << info.st_size << " bytes, offline)\n";

@@ -106,7 +106,9 @@ void notifySystemd(const std::string& message) {
   close(fd);
 }
 
-// Creates a directory and its parents; refuses a symlink in the last part.
+// Creates a directory and its parents. A symlink in any part is refused
+// before anything is created through it (a planted link must not make root
+// create directories where it points); ownership is checkTrustedPath's job.
 std::string makeDirectory(const std::string& path, mode_t mode) {
   std::string partial;
   size_t start = 1;
@@ -114,9 +116,16 @@ std::string makeDirectory(const std::string& path, mode_t mode) {
     size_t end = path.find('/', start);
     if (end == std::string::npos) end = path.size();
     partial = path.substr(0, end);
+    start = end + 1;
+    if (partial.empty() || partial.back() == '/') continue;
+    struct stat info {};
+    if (lstat(partial.c_str(), &info) == 0) {
+      if (S_ISLNK(info.st_mode)) return "refusing directory " + partial + ": it is a symlink";
+      if (!S_ISDIR(info.st_mode)) return "refusing directory " + partial + ": not a directory";
+      continue;
+    }
     if (mkdir(partial.c_str(), end == path.size() ? mode : 0755) != 0 && errno != EEXIST)
       return "cannot create directory " + partial + ": " + strerror(errno);
-    start = end + 1;
   }
   struct stat info {};
   if (lstat(path.c_str(), &info) != 0) return "cannot create directory " + path + ": " + strerror(errno);
@@ -2120,7 +2129,7 @@ void Daemon::opStoreBackup(const Client& client, const PendingReply& to, const j
   close(fd);
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   if (!error.empty()) {
-    unlink(path.c_str());
+    removeBackupFile(path);
     log_.error("store backup to " + path + " failed: " + error);
     return replyError(to, errc::storage_failed, error);
   }

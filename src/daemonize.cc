@@ -63,7 +63,9 @@ StartResult startDetachedDaemon(DaemonConfig config) {
     umask(022);
     if (chdir("/") != 0) _exit(1);
     // The log's directory may not exist yet; the daemon checks it properly.
-    mkdir(parentDirectory(config.paths.logFile).c_str(), 0755);
+    // Created only inside a trusted directory: never through a planted link.
+    std::string logDir = parentDirectory(config.paths.logFile);
+    if (checkTrustedPath(parentDirectory(logDir), geteuid()).empty()) mkdir(logDir.c_str(), 0755);
     redirectStdio(config.paths.logFile);
     config.readyFd = ready[1];
     config.foreground = false;

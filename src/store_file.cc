@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 #include <set>
 
+#include "keelan/fs_trust.h"
 #include "keelan/ship.h"
 #include "keelan/store.h"
 
@@ -398,34 +400,66 @@ nlohmann::json storeCheckReport(const std::string& dataDir) {
   return report;
 }
 
+namespace {
+
+// The directory part and the name of an absolute path ("/a/b" -> "/a", "b").
+std::pair<std::string, std::string> splitPath(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+}  // namespace
+
 int createBackupFile(const std::string& path, uid_t uid, gid_t gid, std::string& error) {
-  if (path.empty() || path[0] != '/') {
-    error = "the backup path must be absolute, got '" + path + "'";
+  if (path.empty() || path[0] != '/' || path.back() == '/') {
+    error = "the backup path must be an absolute file name, got '" + path + "'";
     return -1;
   }
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // Root writes where the requester says: never through a symlink in any
+  // component, so a directory someone else owns cannot steer the file
+  // into /etc.
+  auto [directory, name] = splitPath(path);
+  int dir = openDirectoryNoFollow(directory);
+  if (dir < 0) {
+    error = "cannot create " + path + ": " + directory + ": " + openErrorText(dir);
+    return -1;
+  }
+  Fd parent{dir};
+  int fd = openFileAt(parent.fd, name, O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
-    error = "cannot create " + path + ": " + strerror(errno) + (errno == EEXIST ? " (a backup never overwrites a file)" : "");
+    error = "cannot create " + path + ": " + openErrorText(fd) + (fd == -EEXIST ? " (a backup never overwrites a file)" : "");
     return -1;
   }
   if (geteuid() == 0 && fchown(fd, uid, gid) != 0) {
     error = "cannot give " + path + " to uid " + std::to_string(uid) + ": " + strerror(errno);
     close(fd);
-    unlink(path.c_str());
+    unlinkat(parent.fd, name.c_str(), 0);
     return -1;
   }
   return fd;
 }
 
+void removeBackupFile(const std::string& path) {
+  auto [directory, name] = splitPath(path);
+  int dir = openDirectoryNoFollow(directory);
+  if (dir < 0) return;
+  unlinkat(dir, name.c_str(), 0);
+  close(dir);
+}
+
 std::string restoreFromBackup(const std::string& backup, const std::string& dataDir, std::string& note) {
   std::string error;
-  int in = open(backup.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (in < 0) return "cannot open the backup " + backup + ": " + strerror(errno);
+  // The daemon runs the commands a store holds, as root: a backup someone
+  // else could have written is refused like a planted ship file.
+  if (auto e = checkTrustedFile(backup, geteuid()); !e.empty()) return "refusing the backup: " + e;
+  int in = openFileNoFollow(backup, O_RDONLY);
+  if (in < 0) return "cannot open the backup " + backup + ": " + openErrorText(in);
   Fd source{in};
-  struct stat info {};
-  if (fstat(in, &info) != 0 || !S_ISREG(info.st_mode)) return "refusing the backup " + backup + ": not a regular file";
   ScanReport report = scanDataFile(in, {});
   if (!report.problems.empty()) return "the backup " + backup + " is damaged: " + report.problems.front();
+  // Past the last page the meta page names there is nothing LMDB reads: a
+  // sparse or padded file is not copied densely onto our disk.
+  const uint64_t used = (report.lastPage + 1) * report.pageSize;
   Fd dir{openDirectory(dataDir, error)};
   if (dir.fd < 0) return error;
   const char* temp = "data.mdb.restoring";
@@ -434,7 +468,9 @@ std::string restoreFromBackup(const std::string& backup, const std::string& data
   if (out.fd < 0) return "cannot create " + dataDir + "/" + temp + ": " + strerror(errno);
   std::vector<char> buffer(1 << 20);
   for (uint64_t offset = 0;;) {
-    ssize_t n = pread(in, buffer.data(), buffer.size(), static_cast<off_t>(offset));
+    if (offset >= used) break;
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), used - offset));
+    ssize_t n = pread(in, buffer.data(), want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return "cannot read the backup " + backup + ": " + strerror(errno);
     if (n == 0) break;

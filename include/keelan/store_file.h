@@ -73,12 +73,16 @@ nlohmann::json storeCheckReport(int fd);
 // The same for DIR/data.mdb, opened safely; a missing file is a problem.
 nlohmann::json storeCheckReport(const std::string& dataDir);
 
-// Creates a new file for `keelan store backup`: absolute path, O_EXCL,
-// O_NOFOLLOW, mode 0600, owned by `uid`:`gid` when we are root. Returns the
-// fd, or -1 with `error` set.
+// Creates a new file for `keelan store backup`: absolute path, no symlink in
+// any component, O_EXCL, mode 0600, owned by `uid`:`gid` when we are root.
+// Returns the fd, or -1 with `error` set.
 int createBackupFile(const std::string& path, uid_t uid, gid_t gid, std::string& error);
+// Removes a backup file that failed, again without following a symlink.
+void removeBackupFile(const std::string& path);
 
-// `daemon start --from-backup FILE`: checks FILE with scanDataFile, keeps
+// `daemon start --from-backup FILE`: FILE must be trusted as a ship file is
+// (checkTrustedFile: owned by root or us, no symlink, nobody else may write
+// it or its directories); checks FILE with scanDataFile, keeps
 // an existing data.mdb as data.mdb.before-restore-SECONDS, and installs a
 // copy of FILE as data.mdb (written beside it, fsync'd, renamed). `note`
 // tells what was kept.

@@ -320,6 +320,47 @@ TEST_F(StoreIntegrity, ALiveBackupChecksAndStartsADaemon) {
   EXPECT_NE(offline.out.find("offline"), std::string::npos) << offline.out;
 }
 
+// The store holds the commands the daemon runs as root: a backup that
+// someone else owns or may write is refused like a planted ship file
+// (found by attack: another user's own daemon's backup ran its ship as root).
+TEST_F(StoreIntegrity, ABackupSomeoneElseCouldHaveWrittenIsRefused) {
+  seed(10);
+  startDaemon();
+  std::string backup = base_ + "/backup.mdb";
+  ASSERT_EQ(keelan({"store", "backup", backup}).code, 0);
+  stopDaemon();
+  ASSERT_EQ(truncate(dataFile().c_str(), 0), 0);
+  ASSERT_EQ(chown(backup.c_str(), 12345, 12345), 0);
+  Result foreign = keelan({"daemon", "start", "--from-backup", backup});
+  EXPECT_EQ(foreign.code, 1);
+  EXPECT_NE(foreign.err.find("refusing the backup"), std::string::npos) << foreign.err;
+  ASSERT_EQ(chown(backup.c_str(), 0, 0), 0);
+  ASSERT_EQ(chmod(backup.c_str(), 0620), 0);
+  Result writable = keelan({"daemon", "start", "--from-backup", backup});
+  EXPECT_EQ(writable.code, 1);
+  EXPECT_NE(writable.err.find("refusing the backup"), std::string::npos) << writable.err;
+  ASSERT_EQ(chmod(backup.c_str(), 0600), 0);
+  startDaemon({"--from-backup", backup});
+  EXPECT_EQ(shipCount(), 10u);
+}
+
+// Root writes the backup where the requester says, but never through a
+// symlink in a directory of the path.
+TEST_F(StoreIntegrity, ABackupIsNeverWrittenThroughASymlinkedDirectory) {
+  startDaemon();
+  std::string target = base_ + "/target";
+  ASSERT_EQ(mkdir(target.c_str(), 0700), 0);
+  ASSERT_EQ(symlink(target.c_str(), (base_ + "/link").c_str()), 0);
+  Result r = keelan({"store", "backup", base_ + "/link/planted.mdb"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("symlink"), std::string::npos) << r.err;
+  EXPECT_NE(access((target + "/planted.mdb").c_str(), F_OK), 0) << "written through the link";
+  stopDaemon();
+  Result offline = keelan({"store", "backup", base_ + "/link/offline.mdb"});
+  EXPECT_EQ(offline.code, 1);
+  EXPECT_NE(access((target + "/offline.mdb").c_str(), F_OK), 0) << "written through the link";
+}
+
 TEST_F(StoreIntegrity, ADamagedBackupIsRefusedAndTheStoreKept) {
   seed(10);
   std::string backup = base_ + "/bad.mdb";

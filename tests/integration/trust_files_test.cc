@@ -149,6 +149,19 @@ TEST_F(TrustFiles, ParentOfTheBaseOwnedByAnotherUserIsRefused) {
   EXPECT_NE(r.err.find("refusing " + parent + ":"), std::string::npos) << r.err;
 }
 
+// A refused start creates nothing where a planted link points.
+TEST_F(TrustFiles, ASymlinkedBaseGetsNothingCreatedThroughIt) {
+  std::string target = base_ + "/target";
+  ASSERT_EQ(mkdir(target.c_str(), 0700), 0);
+  std::string link = base_ + "/link";
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  Result r = keelan({"daemon", "start"}, 20000, {{"BASE_DIRECTORY", link}});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("symlink"), std::string::npos) << r.err;
+  for (const char* made : {"/logs", "/run", "/data"})
+    EXPECT_NE(access((target + made).c_str(), F_OK), 0) << target + made << " was created through the link";
+}
+
 TEST_F(TrustFiles, StickyWorldWritableParentOnlyForADirectoryWeOwn) {
   uid_t uid = user();
   std::string sticky = base_ + "/tmpish";
