@@ -363,7 +363,6 @@ class Daemon {
   std::set<std::string> stopRequested_;
   // Running on-exit hooks: pid -> (ship, deadline in monotonic ms).
   std::unordered_map<pid_t, std::pair<std::string, int64_t>> hooks_;
-  bool hookOutputErrorLogged_ = false;
   std::string hookLogPath() const { return (config_.paths.base == "/" ? "" : config_.paths.base) + "/logs/hooks.log"; }
 
   struct Counters {
@@ -383,13 +382,10 @@ class Daemon {
   // Why the last in-place restart of this image failed (exec error); sent
   // in `ping` and `status` so that `keelan daemon restart` can say so.
   std::string restartError_;
-  bool execRequested_ = false;
   // Ships whose failure webhook is on the thread pool; at stop they get 2 s
   // (webhookGrace_), then are dropped and we exit without joining the pool.
   std::multiset<std::string> webhooksInFlight_;
   uv_timer_t* webhookGrace_ = nullptr;
-  bool webhooksDropped_ = false;
-  bool shuttingDown_ = false;
 
   std::map<std::string, ShipRecord> ships_;
   std::unordered_map<pid_t, std::string> byPid_;
@@ -406,8 +402,6 @@ class Daemon {
   int safetyNetTicks_ = 0;
   static constexpr rlim_t kFdHeadroom = 256;
   rlim_t pidfdCeiling_ = 1024 - kFdHeadroom;  // set from RLIMIT_NOFILE at start
-  bool pidfdCeilingLogged_ = false;
-  bool fdBusyLogged_ = false;  // once per episode of clients answered busy
   // RLIMIT_NOFILE as it is now (prlimit can change it under us).
   static rlim_t fdLimit() {
     rlimit limit{};
@@ -432,12 +426,19 @@ class Daemon {
   StoreBatch batch_;
   std::vector<std::function<void()>> notices_;
   StoreOutage outage_;
-  // Set while a read is served during an outage: its reply goes out at
-  // once instead of behind the notices waiting for the stuck commit.
-  bool replyAtOnce_ = false;
   uint64_t quarantined_ = 0;
   uint64_t strangersReaped_ = 0;
   size_t subscribers_ = 0;
+  // Flags, together so that the class is not mostly padding.
+  bool hookOutputErrorLogged_ = false;
+  bool execRequested_ = false;
+  bool webhooksDropped_ = false;
+  bool shuttingDown_ = false;
+  bool pidfdCeilingLogged_ = false;
+  bool fdBusyLogged_ = false;  // once per episode of clients answered busy
+  // Set while a read is served during an outage: its reply goes out at
+  // once instead of behind the notices waiting for the stuck commit.
+  bool replyAtOnce_ = false;
 };
 
 // ---------------------------------------------------------------- start-up

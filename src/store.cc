@@ -209,7 +209,7 @@ std::string Store::quarantine(const std::vector<std::pair<std::string, std::stri
   for (const auto& entry : bad) {
     std::string name = entry.first;
     MDB_val key = toVal(name), value{};
-    if ((rc = mdb_get(txn.get(), ships_, &key, &value)) != 0) continue;
+    if (mdb_get(txn.get(), ships_, &key, &value) != 0) continue;
     std::string raw(static_cast<const char*>(value.mv_data), value.mv_size);
     MDB_val rawVal = toVal(raw);
     if ((rc = mdb_put(txn.get(), quarantine_, &key, &rawVal, 0)) != 0 ||
