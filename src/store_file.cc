@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 #include <map>
 #include <stdexcept>
 #include <set>
@@ -32,6 +33,9 @@ constexpr size_t kDbSize = 48;     // MDB_db
 constexpr uint64_t kInvalidPage = ~uint64_t{0};
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxProblems = 20;
+// No record keelan writes comes near this; a larger value is a damaged or
+// hostile overflow header, not something to allocate.
+constexpr uint64_t kMaxValueBytes = uint64_t{64} << 20;
 
 uint16_t u16(const unsigned char* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t u32(const unsigned char* p) { return u16(p) | (static_cast<uint32_t>(u16(p + 2)) << 16); }
@@ -124,7 +128,7 @@ class Scanner {
     std::string where = "page " + std::to_string(pgno) + " (table '" + tableName(table) + "')";
     if (pgno < 2 || pgno > meta_.lastPage) return problem(where + ": page number out of range");
     if (depth > kMaxDepth) return problem(where + ": tree deeper than " + std::to_string(kMaxDepth));
-    if (!visited_.insert(pgno).second) return problem(where + ": reached twice");
+    if (!markVisited(pgno, pgno)) return problem(where + ": reached twice");
     std::vector<unsigned char> page;
     if (!load(pgno, page)) return problem(where + ": cannot be read");
     ++report_.pagesChecked;
@@ -205,11 +209,14 @@ class Scanner {
       problem(where + ": bad overflow header");
       return false;
     }
-    for (uint64_t i = 0; i < pages; ++i)
-      if (!visited_.insert(pgno + i).second) {
-        problem(where + ": reached twice");
-        return false;
-      }
+    if (dataSize > kMaxValueBytes) {
+      problem(where + ": a value of " + std::to_string(dataSize) + " bytes, more than any record holds");
+      return false;
+    }
+    if (!markVisited(pgno, pgno + pages - 1)) {
+      problem(where + ": reached twice");
+      return false;
+    }
     report_.pagesChecked += pages;
     value.resize(dataSize);
     if (dataSize > 0 && !readAt(fd_, value.data(), dataSize, pgno * meta_.pageSize + kPageHeader)) {
@@ -223,7 +230,16 @@ class Scanner {
   const Meta& meta_;
   const RecordVisitor& visit_;
   ScanReport& report_;
-  std::set<uint64_t> visited_;
+  // Pages seen, as runs first -> last: a hostile overflow header that
+  // claims 2^32 pages costs one entry, not one per page.
+  std::map<uint64_t, uint64_t> visited_;
+  bool markVisited(uint64_t first, uint64_t last) {
+    auto next = visited_.upper_bound(first);
+    if (next != visited_.end() && next->first <= last) return false;
+    if (next != visited_.begin() && std::prev(next)->second >= first) return false;
+    visited_.emplace(first, last);
+    return true;
+  }
 };
 
 // A directory fd for `path`, refusing a symlink as its last component.
