@@ -47,8 +47,9 @@ class TrustFiles : public KeelanTest {
   // The second, unprivileged user; created once per test, removed in TearDown.
   uid_t user() {
     if (!userCreated_) {
-      // ctest runs tests in parallel processes: one test owns the user at a time.
-      userLock_ = open("/tmp/keelan-test-kltfiles.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      // ctest runs tests in parallel processes: one test owns the user at a
+      // time. The lock is on this test binary itself, so no lock file is left.
+      userLock_ = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
       EXPECT_GE(userLock_, 0);
       EXPECT_EQ(flock(userLock_, LOCK_EX), 0);
       if (getpwnam(kUser) != nullptr) {  // left over from a killed run
