@@ -123,6 +123,7 @@ struct DaemonOptions {
   bool newStore = false;
   std::string fromBackup;
   bool salvage = false;
+  DaemonConfig tuning;  // the hidden --x-… options
 };
 
 Paths basePaths() { return defaultPaths(currentBaseDirectory()); }
@@ -155,6 +156,13 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   config.webhookIncludeEnv = options.webhookIncludeEnv;
   if (!options.webhook.empty() && options.webhook.rfind("http://", 0) != 0 && options.webhook.rfind("https://", 0) != 0)
     fail(kExitUsage, "--webhook: '" + options.webhook + "' is not an http:// or https:// URL");
+  config.writeHighWater = options.tuning.writeHighWater;
+  config.stallTimeoutMs = options.tuning.stallTimeoutMs;
+  config.httpHeaderTimeoutMs = options.tuning.httpHeaderTimeoutMs;
+  config.maxReplyBytes = options.tuning.maxReplyBytes;
+  config.backoffFirstMs = options.tuning.backoffFirstMs;
+  config.noPidfd = options.tuning.noPidfd;
+  config.noSubreaper = options.tuning.noSubreaper;
   config.foreground = options.foreground;
   config.newStore = options.newStore;
   config.salvage = options.salvage;
@@ -1024,6 +1032,15 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option("--webhook", options.webhook, "POST each ship failure's record (JSON) to this URL");
   command->add_flag("--webhook-include-env", options.webhookIncludeEnv,
                     "send the ships' env values in webhook bodies (default: keys only, values null)");
+  // For tests: limits and delays they can reach quickly. Not in --help.
+  DaemonConfig& t = options.tuning;
+  command->add_option("--x-write-high-water", t.writeHighWater)->group("")->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  command->add_option("--x-stall-timeout-ms", t.stallTimeoutMs)->group("")->check(CLI::Range(int64_t{1}, int64_t{86400000}));
+  command->add_option("--x-http-header-timeout-ms", t.httpHeaderTimeoutMs)->group("")->check(CLI::Range(int64_t{1}, int64_t{86400000}));
+  command->add_option("--x-max-reply-bytes", t.maxReplyBytes)->group("")->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  command->add_option("--x-backoff-first-ms", t.backoffFirstMs)->group("")->check(CLI::Range(int64_t{1}, int64_t{300000}));
+  command->add_flag("--x-no-pidfd", t.noPidfd)->group("");
+  command->add_flag("--x-no-subreaper", t.noSubreaper)->group("");
 }
 
 }  // namespace

@@ -58,19 +58,6 @@ using nlohmann::json;
 namespace {
 
 constexpr size_t kMaxClients = 256;
-// Limits that tests shrink through the environment (KEELAN_WRITE_HIGH_WATER,
-// KEELAN_STALL_TIMEOUT_MS) to exercise them quickly.
-int64_t limitFromEnv(const char* name, int64_t fallback) {
-  const char* text = getenv(name);
-  if (text == nullptr) return fallback;
-  char* end = nullptr;
-  long long value = strtoll(text, &end, 10);
-  return (end != text && *end == '\0' && value > 0) ? value : fallback;
-}
-const size_t kWriteHighWater = static_cast<size_t>(limitFromEnv("KEELAN_WRITE_HIGH_WATER", int64_t{8} << 20));
-const int64_t kStallTimeoutMs = limitFromEnv("KEELAN_STALL_TIMEOUT_MS", 10000);
-const int64_t kHttpHeaderTimeoutMs = limitFromEnv("KEELAN_HTTP_HEADER_TIMEOUT_MS", 5000);
-const size_t kMaxReplyBytes = static_cast<size_t>(limitFromEnv("KEELAN_MAX_REPLY_BYTES", int64_t{64} << 20));
 constexpr size_t kMaxNamesPerRequest = 1000;
 // Unix-socket clients are answered `busy` while fewer fds than this are
 // left under RLIMIT_NOFILE: the rest is for ship logs, hooks and the store.
@@ -273,12 +260,12 @@ class Daemon {
   }
   // Sends a reply, or `reply_too_large` instead when it is over the limit.
   void sendReplyLine(const PendingReply& to, std::string line) {
-    if (line.size() > kMaxReplyBytes) return send(to.clientId, tooLarge(to));
+    if (line.size() > config_.maxReplyBytes) return send(to.clientId, tooLarge(to));
     sendLine(to.clientId, std::move(line));
   }
-  static json tooLarge(const PendingReply& to) {
+  json tooLarge(const PendingReply& to) const {
     return errorResponse(to.requestId, {errc::reply_too_large, "the reply would exceed " +
-                                                                   std::to_string(kMaxReplyBytes) + " bytes"});
+                                                                   std::to_string(config_.maxReplyBytes) + " bytes"});
   }
   // Every reply, errors included, waits behind what was decided before it,
   // so replies on one connection keep their order.
@@ -581,7 +568,7 @@ int Daemon::run() {
     failStart(e);
     return 1;
   }
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+  if (!config_.noSubreaper && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     failStart(std::string("cannot become a child subreaper: ") + strerror(errno));
     return 1;
   }
@@ -998,7 +985,8 @@ bool Daemon::applyRestartPolicy(ShipRecord& record, int64_t runMs) {
   const std::string& name = record.spec.name;
   if (stopRequested_.erase(name) > 0) return false;
   if (record.spec.restart.mode == RestartPolicy::Mode::no) return false;
-  RestartDecision decision = decideRestart(record.spec.restart, record.exit, record.restartStreak, runMs);
+  RestartDecision decision = decideRestart(record.spec.restart, record.exit, record.restartStreak, runMs,
+                                           config_.backoffFirstMs);
   if (!decision.restart) {
     if (record.restartStreak > 0)
       log_.warn("ship " + name + " gave up after " + std::to_string(record.restartStreak) + " restarts in a row");
@@ -1235,8 +1223,8 @@ void Daemon::watchAdopted(ShipRecord& record, int fd) {
   auto watch = std::make_unique<AdoptedWatch>();
   watch->daemon = this;
   watch->name = record.spec.name;
-  // KEELAN_NO_PIDFD forces the polling fallback (kernels without pidfd_open).
-  if (fd >= 0 && getenv("KEELAN_NO_PIDFD") != nullptr) {
+  // --x-no-pidfd forces the polling fallback (kernels without pidfd_open).
+  if (fd >= 0 && config_.noPidfd) {
     close(fd);
     fd = -1;
   }
@@ -1440,7 +1428,7 @@ void Daemon::processInput(Client& client) {
   auto* stream = reinterpret_cast<uv_stream_t*>(&client.pipe);
   size_t start = 0;
   while (!client.closing) {
-    if (uv_stream_get_write_queue_size(stream) > kWriteHighWater) {
+    if (uv_stream_get_write_queue_size(stream) > config_.writeHighWater) {
       if (!client.paused) uv_read_stop(stream);
       client.paused = true;
       break;
@@ -1468,7 +1456,7 @@ void Daemon::onWritten(uint64_t clientId) {
   auto it = clients_.find(clientId);
   if (it == clients_.end() || !it->second->paused || it->second->closing) return;
   Client& client = *it->second;
-  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&client.pipe)) > kWriteHighWater / 2) return;
+  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&client.pipe)) > config_.writeHighWater / 2) return;
   client.paused = false;
   processInput(client);
   if (!client.paused && !client.closing) startReading(client);
@@ -1478,11 +1466,11 @@ void Daemon::sweepStalledClients() {
   int64_t now = monotonicMs();
   std::vector<Client*> stalled;
   for (auto& [id, client] : clients_)
-    if (!client->closing && client->partialSince != 0 && now - client->partialSince > kStallTimeoutMs)
+    if (!client->closing && client->partialSince != 0 && now - client->partialSince > config_.stallTimeoutMs)
       stalled.push_back(client.get());
   std::vector<Client*> lingering;
   for (auto& [id, client] : clients_)
-    if (client->closing && client->closingSince != 0 && now - client->closingSince > kStallTimeoutMs)
+    if (client->closing && client->closingSince != 0 && now - client->closingSince > config_.stallTimeoutMs)
       lingering.push_back(client.get());
   for (Client* client : lingering) {
     client->closingSince = 0;
@@ -1491,7 +1479,7 @@ void Daemon::sweepStalledClients() {
   for (Client* client : stalled) {
     log_.warn("client " + std::to_string(client->id) + " stalled mid-request; dropping it");
     send(client->id, errorResponse(nullptr, {errc::invalid_request, "request not finished within " +
-                                                                       std::to_string(kStallTimeoutMs) + " ms"}));
+                                                                       std::to_string(config_.stallTimeoutMs) + " ms"}));
     closeClient(*client);
   }
 }
@@ -1503,7 +1491,7 @@ void Daemon::sendLine(uint64_t clientId, std::string line) {
   if (it == clients_.end() || it->second->closing) return;
   Client& client = *it->second;
   auto* stream = reinterpret_cast<uv_stream_t*>(&client.pipe);
-  if (client.subscribed && uv_stream_get_write_queue_size(stream) > kWriteHighWater) {
+  if (client.subscribed && uv_stream_get_write_queue_size(stream) > config_.writeHighWater) {
     log_.warn("events subscriber " + std::to_string(clientId) + " is too slow; dropping it");
     closeClient(client);
     return;
@@ -1687,11 +1675,11 @@ void Daemon::opList(const PendingReply& to, const json& body) {
     std::string text = shipRecordText(record);
     // One allocation, sized from the first record: growing a multi-MB string
     // by doubling copies it and touches twice the fresh pages.
-    if (first) line.reserve(std::min(line.size() + (text.size() + 64) * ships_.size() + 4, kMaxReplyBytes + 1));
+    if (first) line.reserve(std::min(line.size() + (text.size() + 64) * ships_.size() + 4, config_.maxReplyBytes + 1));
     else line.push_back(',');
     first = false;
     line += text;
-    if (line.size() > kMaxReplyBytes) break;  // refused below: stop building it
+    if (line.size() > config_.maxReplyBytes) break;  // refused below: stop building it
   }
   line += "]}\n";
   deliver([this, to, line = std::move(line)]() mutable { sendReplyLine(to, std::move(line)); });
@@ -2181,7 +2169,7 @@ std::string Daemon::renderMetrics() const {
 
 std::string Daemon::listenMetrics() {
   HttpEndpointOptions options;
-  options.headerTimeoutMs = kHttpHeaderTimeoutMs;
+  options.headerTimeoutMs = config_.httpHeaderTimeoutMs;
   metricsServer_ = std::make_unique<HttpEndpoint>(&loop_, log_, [this] { return renderMetrics(); }, options);
   return metricsServer_->listen(config_.metricsAddress);
 }
@@ -2338,66 +2326,6 @@ void Daemon::beginShutdown(const char* why) {
 }
 
 }  // namespace
-
-std::string encodeReexecConfig(const DaemonConfig& config) {
-  const Paths& p = config.paths;
-  json out = {{"base", p.base},
-              {"logFile", p.logFile},
-              {"pidFile", p.pidFile},
-              {"socket", p.socket},
-              {"dataDir", p.dataDir},
-              {"shipLogDir", p.shipLogDir},
-              {"shipsDir", p.shipsDir},
-              {"interval", config.intervalSeconds},
-              {"foreground", config.foreground},
-              {"selfExe", config.selfExe},
-              {"listenFd", config.inheritedListenFd},
-              {"pidFileFd", config.inheritedPidFileFd},
-              {"dataLockFd", config.inheritedDataLockFd},
-              {"restarts", config.restarts},
-              {"socketGroup", config.socketGroup},
-              {"defaultOnExit", config.defaultOnExit},
-              {"metricsAddress", config.metricsAddress},
-              {"maxLogSize", config.maxLogSize},
-              {"maxLogFiles", config.maxLogFiles},
-              {"webhookUrl", config.webhookUrl},
-              {"webhookIncludeEnv", config.webhookIncludeEnv},
-              {"format", 1}};
-  return out.dump();
-}
-
-std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
-  try {
-    json in = json::parse(text);
-    Paths& p = config.paths;
-    p.base = in.at("base");
-    p.logFile = in.at("logFile");
-    p.pidFile = in.at("pidFile");
-    p.socket = in.at("socket");
-    p.dataDir = in.at("dataDir");
-    p.shipLogDir = in.at("shipLogDir");
-    p.shipsDir = in.at("shipsDir");
-    config.intervalSeconds = in.at("interval");
-    config.foreground = in.at("foreground");
-    config.selfExe = in.at("selfExe");
-    config.inheritedListenFd = in.at("listenFd");
-    config.inheritedPidFileFd = in.at("pidFileFd");
-    // Fields added later are optional, so a newer binary can take over
-    // from an older daemon during an upgrade.
-    config.restarts = in.value("restarts", 1);
-    config.inheritedDataLockFd = in.value("dataLockFd", -1);
-    config.socketGroup = in.value("socketGroup", std::string());
-    config.defaultOnExit = in.value("defaultOnExit", std::string());
-    config.metricsAddress = in.value("metricsAddress", std::string());
-    config.maxLogSize = in.value("maxLogSize", uint64_t{0});
-    config.maxLogFiles = in.value("maxLogFiles", 5);
-    config.webhookUrl = in.value("webhookUrl", std::string());
-    config.webhookIncludeEnv = in.value("webhookIncludeEnv", false);
-    return "";
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
 
 int runDaemon(const DaemonConfig& config) {
   Daemon daemon(config);

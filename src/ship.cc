@@ -35,7 +35,8 @@ std::string restartPolicyText(const RestartPolicy& policy) {
   return text;
 }
 
-RestartDecision decideRestart(const RestartPolicy& policy, const ExitStatus& exit, uint64_t streak, int64_t runMs) {
+RestartDecision decideRestart(const RestartPolicy& policy, const ExitStatus& exit, uint64_t streak, int64_t runMs,
+                              int64_t firstMs) {
   RestartDecision decision;
   if (policy.mode == RestartPolicy::Mode::no) return decision;
   // An unknown status (an adopted ship) counts as a failure.
@@ -44,7 +45,7 @@ RestartDecision decideRestart(const RestartPolicy& policy, const ExitStatus& exi
   if (policy.maxAttempts > 0 && streak >= static_cast<uint64_t>(policy.maxAttempts)) return decision;
   decision.restart = true;
   decision.streak = streak + 1;
-  decision.delayMs = kBackoffFirstMs;
+  decision.delayMs = std::max<int64_t>(1, firstMs);
   for (uint64_t i = 0; i < streak && decision.delayMs < kBackoffCapMs; ++i) decision.delayMs *= 2;
   decision.delayMs = std::min(decision.delayMs, kBackoffCapMs);
   return decision;

@@ -37,8 +37,10 @@ struct RestartDecision {
   uint64_t streak = 0;  // restarts in a row, this one included
 };
 // Pure: whether a ship that just ended (after running runMs) is restarted,
-// and after how long: 1 s, doubling, capped at 5 min.
-RestartDecision decideRestart(const RestartPolicy& policy, const ExitStatus& exit, uint64_t streak, int64_t runMs);
+// and after how long: 1 s (firstMs), doubling, capped at 5 min.
+// `firstMs`: the first delay (tests shorten it).
+RestartDecision decideRestart(const RestartPolicy& policy, const ExitStatus& exit, uint64_t streak, int64_t runMs,
+                              int64_t firstMs = kBackoffFirstMs);
 
 struct ShipSpec {
   std::string name;

@@ -93,7 +93,7 @@ TEST_F(Adoption, PollingFallbackNoticesAnExitWithinTheInterval) {
   deploySleeper("polled");
   pid_t ship = pidOf("polled");
   stopDaemon();
-  Result started = keelan({"daemon", "start", "--interval", "1"}, 20000, {{"KEELAN_NO_PIDFD", "1"}});
+  Result started = keelan({"daemon", "start", "--interval", "1", "--x-no-pidfd"}, 20000);
   ASSERT_EQ(started.code, 0) << started.err;
   EXPECT_EQ(inspect("polled")["adopted"], true);
   std::string checkedBefore = inspect("polled")["lastCheckedAt"];

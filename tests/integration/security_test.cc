@@ -160,7 +160,7 @@ TEST_F(Security, StalledClientIsDropped) {
   pid_t daemon = daemonPid();
   ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
   waitChild(daemon, 5000);
-  ASSERT_EQ(keelan({"daemon", "start"}, 20000, {{"KEELAN_STALL_TIMEOUT_MS", "300"}}).code, 0);
+  ASSERT_EQ(keelan({"daemon", "start", "--x-stall-timeout-ms", "300"}, 20000).code, 0);
   auto replies = rawExchange("{\"op\":\"pi", 1, 5000);
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_NE(replies[0].find("not finished"), std::string::npos) << replies[0];
@@ -213,7 +213,7 @@ TEST_F(Security, FloodsOfGarbageFromSeveralClientsLeaveCorrectAnswers) {
 }
 
 TEST_F(Security, SlowEventsReaderIsDroppedNotBuffered) {
-  ASSERT_EQ(keelan({"daemon", "start"}, 20000, {{"KEELAN_WRITE_HIGH_WATER", "1024"}}).code, 0);
+  ASSERT_EQ(keelan({"daemon", "start", "--x-write-high-water", "1024"}, 20000).code, 0);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;

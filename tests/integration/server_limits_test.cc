@@ -110,14 +110,19 @@ class ServerLimits : public KeelanTest {
     closedir(dir);
     return count;
   }
-  static int highestFd(pid_t pid) {
-    int highest = -1;
+  // Free fd numbers below the highest one in use, from one read of the
+  // table (two reads race with the daemon accepting clients meanwhile).
+  static int fdHoles(pid_t pid) {
+    int highest = -1, count = 0;
     DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
     if (dir == nullptr) return -1;
     while (dirent* entry = readdir(dir))
-      if (entry->d_name[0] != '.') highest = std::max(highest, atoi(entry->d_name));
+      if (entry->d_name[0] != '.') {
+        highest = std::max(highest, atoi(entry->d_name));
+        ++count;
+      }
     closedir(dir);
-    return highest;
+    return highest + 1 - count;
   }
   static int lowestFreeFd(pid_t pid) {
     std::string dir = "/proc/" + std::to_string(pid) + "/fd/";
@@ -137,9 +142,11 @@ class ServerLimits : public KeelanTest {
     ASSERT_TRUE(eventually([&] { return access(trapped.c_str(), F_OK) == 0; }));
   }
   void releaseShips() { close(open((makeRoot() + "/tmp/go").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644)); }
-  int startWithMetrics(const std::map<std::string, std::string>& env = {}) {
+  int startWithMetrics(const std::vector<std::string>& extra = {}) {
     int port = freePort();
-    Result r = keelan({"daemon", "start", "--metrics-address", "127.0.0.1:" + std::to_string(port)}, 20000, env);
+    std::vector<std::string> args = {"daemon", "start", "--metrics-address", "127.0.0.1:" + std::to_string(port)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Result r = keelan(args, 20000);
     EXPECT_EQ(r.code, 0) << r.err;
     return port;
   }
@@ -231,7 +238,7 @@ TEST_F(ServerLimits, StopJoinsPendingStopButDeployConflicts) {
 // Paused for backpressure, a client is not read, so it never sees EOF:
 // only the failed write tells that its peer is gone.
 TEST_F(ServerLimits, VanishedSlowReadersAreClosedAndFreed) {
-  ASSERT_EQ(keelan({"daemon", "start"}, 20000, {{"KEELAN_WRITE_HIGH_WATER", "4096"}}).code, 0);
+  ASSERT_EQ(keelan({"daemon", "start", "--x-write-high-water", "4096"}, 20000).code, 0);
   std::string root = makeRoot();
   for (int i = 0; i < 5; ++i)
     ASSERT_EQ(keelan({"deploy", "big" + std::to_string(i), "--root", root, "--env", "PAD=" + std::string(8000, 'x'),
@@ -281,7 +288,7 @@ TEST_F(ServerLimits, StopTakesEachNameOnceAndAtMostAThousand) {
 }
 
 TEST_F(ServerLimits, ReplyOverTheLimitIsRefused) {
-  ASSERT_EQ(keelan({"daemon", "start"}, 20000, {{"KEELAN_MAX_REPLY_BYTES", "8192"}}).code, 0);
+  ASSERT_EQ(keelan({"daemon", "start", "--x-max-reply-bytes", "8192"}, 20000).code, 0);
   std::string root = makeRoot();
   for (int i = 0; i < 4; ++i)
     ASSERT_EQ(keelan({"deploy", "l" + std::to_string(i), "--root", root, "--env", "PAD=" + std::string(3000, 'x'),
@@ -318,7 +325,7 @@ TEST_F(ServerLimits, HttpAnswersHeadMethodsAndOversizedHeads) {
 }
 
 TEST_F(ServerLimits, HttpClosesSilentConnectionsAndCapsThem) {
-  int port = startWithMetrics({{"KEELAN_HTTP_HEADER_TIMEOUT_MS", "400"}});
+  int port = startWithMetrics({"--x-http-header-timeout-ms", "400"});
   pid_t daemon = daemonPid();
   int baseline = countFds(daemon);
   std::vector<int> silent;
@@ -376,7 +383,7 @@ TEST_F(ServerLimits, HttpShedsConnectionsAtEmfile) {
   pid_t daemon = daemonPid();
   // Fill the holes in the daemon's fd table with idle clients, so that at
   // a limit of its fd count not one fd is left.
-  auto holes = [&] { return highestFd(daemon) + 1 - countFds(daemon); };
+  auto holes = [&] { return fdHoles(daemon); };
   for (int i = 0; i < 50 && holes() > 0; ++i) {
     int missing = holes();
     for (int j = 0; j < missing; ++j) ASSERT_GE(connectUnix(), 0);
