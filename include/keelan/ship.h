@@ -98,6 +98,9 @@ struct ShipRecord {
   uint64_t restarts = 0;       // automatic restarts, all time
   uint64_t restartStreak = 0;  // automatic restarts in a row
   int64_t nextAttemptMs = 0;   // with backoff: when, in wall-clock ms
+  // In memory only (never stored): a stop was asked for, so the next exit
+  // is "stopped by request" and not restarted. Set by the ship machine.
+  bool stopRequested = false;
 };
 
 nlohmann::json shipRecordToJson(const ShipRecord& record);
