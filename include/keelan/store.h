@@ -44,10 +44,27 @@ struct StoreBatch {
   }
 };
 
-class Store {
+// What the supervisor needs of a store: the records to recover, the run
+// history, and one durable commit per batch. LMDB in the daemon, memory in
+// tests (memory_store.h).
+class RecordStore {
+ public:
+  virtual ~RecordStore() = default;
+  // Every decodable record; the others are set aside (quarantined) and
+  // described in `quarantined`. Returns an error message, empty if none.
+  virtual std::string loadShips(std::vector<ShipRecord>& out, std::vector<std::string>* quarantined) = 0;
+  virtual uint64_t quarantinedCount() const = 0;
+  virtual std::string loadRuns(const std::string& name, std::vector<RunRecord>& out) = 0;
+  // All of the batch or nothing, durable when it returns "".
+  virtual std::string commit(const StoreBatch& batch) = 0;
+  // A consistent copy into `fd`, synced.
+  virtual std::string backupTo(int fd) = 0;
+};
+
+class Store : public RecordStore {
  public:
   Store() = default;
-  ~Store();
+  ~Store() override;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
@@ -58,17 +75,17 @@ class Store {
 
   // Every decodable record; the others are moved to the quarantine table and
   // described in `quarantined`.
-  std::string loadShips(std::vector<ShipRecord>& out, std::vector<std::string>* quarantined = nullptr);
-  uint64_t quarantinedCount() const;
+  std::string loadShips(std::vector<ShipRecord>& out, std::vector<std::string>* quarantined = nullptr) override;
+  uint64_t quarantinedCount() const override;
   // A compacted, consistent copy (mdb_env_copyfd2 with MDB_CP_COMPACT) into
   // `fd`, synced. Readers and the writer go on meanwhile.
-  std::string backupTo(int fd);
+  std::string backupTo(int fd) override;
   // Writes records as they are into "ships", "runs" or "quarantine" (salvage).
   std::string putRaw(const std::string& table, const std::vector<std::pair<std::string, std::string>>& records);
-  std::string loadRuns(const std::string& name, std::vector<RunRecord>& out);
+  std::string loadRuns(const std::string& name, std::vector<RunRecord>& out) override;
   // One write transaction for the whole batch, synchronous. A full map is
   // grown and the batch retried.
-  std::string commit(const StoreBatch& batch);
+  std::string commit(const StoreBatch& batch) override;
   // Frees reader slots left by killed readers.
   void checkReaders();
   size_t mapSize() const;

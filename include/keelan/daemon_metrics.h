@@ -1,0 +1,19 @@
+#pragma once
+// The daemon's Prometheus text (GET /metrics and the `metrics` op), from
+// the supervisor's counters and histograms and the process itself.
+#include <string>
+
+#include "keelan/supervisor.h"
+
+namespace keelan {
+
+struct MetricsSources {
+  const Supervisor& supervisor;
+  double lastAdoptedPollSeconds = 0;
+  size_t clients = 0;
+  double uptimeSeconds = 0;
+};
+
+std::string renderDaemonMetrics(const MetricsSources& from);
+
+}  // namespace keelan

@@ -1,0 +1,54 @@
+#pragma once
+// The operations of the protocol (docs/protocol.md): each request line is
+// parsed and checked, then handed to the supervisor (ships) or the daemon
+// (itself). Every error becomes one `{code, message}` reply, in order with
+// the replies before it. During a store outage writes are refused at once
+// and reads answered at once, from memory.
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "keelan/config.h"
+#include "keelan/logger.h"
+#include "keelan/server.h"
+#include "keelan/supervisor.h"
+
+namespace keelan {
+
+// What the daemon itself answers for.
+class DaemonControl {
+ public:
+  virtual ~DaemonControl() = default;
+  virtual bool shuttingDown() const = 0;
+  // pid, version, generation and restartError (when set).
+  virtual nlohmann::json identity() const = 0;
+  virtual int64_t uptimeSeconds() const = 0;
+  virtual std::string renderMetrics() const = 0;
+  // Replies, then re-executes in place once the reply is out.
+  virtual void restart(const ClientInfo& client, const PendingReply& to, std::optional<int> intervalSeconds) = 0;
+};
+
+class Operations : public RequestHandler {
+ public:
+  Operations(Supervisor& supervisor, DaemonControl& daemon, const DaemonConfig& config, Logger& log)
+      : supervisor_(supervisor), daemon_(daemon), config_(config), log_(log) {}
+
+  void handleLine(const ClientInfo& client, const std::string& line) override;
+
+ private:
+  void dispatch(const ClientInfo& client, const PendingReply& to, const std::string& op, const nlohmann::json& body);
+  void status(const PendingReply& to);
+  void deploy(const PendingReply& to, const nlohmann::json& body);
+  void list(const PendingReply& to, const nlohmann::json& body);
+  void inspect(const PendingReply& to, const nlohmann::json& body);
+  void stop(const PendingReply& to, const nlohmann::json& body);
+  void events(const ClientInfo& client, const PendingReply& to);
+  void storeBackup(const ClientInfo& client, const PendingReply& to, const nlohmann::json& body);
+
+  Supervisor& supervisor_;
+  DaemonControl& daemon_;
+  const DaemonConfig& config_;
+  Logger& log_;
+};
+
+}  // namespace keelan

@@ -1,0 +1,62 @@
+#pragma once
+// The spawner: the only code that starts processes. Ships and on-exit hooks
+// alike become one ProcessSpec, started detached (own session) by uv_spawn,
+// whose handle is closed at once so that libuv forgets the child and the
+// reaper alone collects it. A ship's definition is checked first (root,
+// command, cwd, user), so that a typo gives a reason rather than exit 127.
+#include <sys/types.h>
+#include <uv.h>
+
+#include <string>
+#include <vector>
+
+#include "keelan/config.h"
+#include "keelan/pidfd_budget.h"
+#include "keelan/ship.h"
+#include "keelan/unique_fd.h"
+
+namespace keelan {
+
+// The PATH ships and hooks get unless they set their own.
+inline constexpr const char* kShipPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct ProcessSpec {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // KEY=VALUE
+  std::string cwd;
+  int stdoutFd = -1;
+  int stderrFd = -1;
+  std::string name;  // for messages: the ship's command, not the helper's
+};
+
+struct SpawnResult {
+  pid_t pid = 0;
+  UniqueFd pidfd;     // opened on the new child; none where not supported
+  std::string error;  // empty on success
+};
+
+class Spawner {
+ public:
+  Spawner(uv_loop_t* loop, const DaemonConfig& config, PidfdBudget& pidfds);
+  Spawner(const Spawner&) = delete;
+  Spawner& operator=(const Spawner&) = delete;
+
+  // The ship's logs are opened (appending, never through a symlink), then
+  // its command runs, through the chroot helper when it has a root or user.
+  SpawnResult spawnShip(const ShipSpec& spec);
+  SpawnResult spawn(const ProcessSpec& process);
+  // What runs as the chroot helper, for the start-up log line.
+  std::string helperDescription() const;
+
+ private:
+  std::string check(const ShipSpec& spec) const;
+  std::string userIds(const std::string& user, std::string& ids) const;
+
+  uv_loop_t* loop_;
+  const DaemonConfig& config_;
+  PidfdBudget& pidfds_;
+  UniqueFd devNull_;
+  std::string shipExec_;  // the static chroot helper; empty: `keelan __ship-exec`
+};
+
+}  // namespace keelan

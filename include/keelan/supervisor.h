@@ -1,0 +1,186 @@
+#pragma once
+// The supervisor: the ships in memory and the rule that nothing is told
+// before it is committed. Every change of a ship goes through step() of the
+// ship machine; the supervisor runs the actions it returns (commit, spawn,
+// backoff timers, hooks, webhooks, waking waiters), batches the records
+// into one store commit per loop pass, and only then lets replies and
+// events out and the reaper release the zombies whose exits it committed.
+#include <sys/types.h>
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "keelan/config.h"
+#include "keelan/exit_hooks.h"
+#include "keelan/failure_notifier.h"
+#include "keelan/logger.h"
+#include "keelan/metrics.h"
+#include "keelan/pidfd_budget.h"
+#include "keelan/reaper.h"
+#include "keelan/server.h"
+#include "keelan/ship_machine.h"
+#include "keelan/ship_ops.h"
+#include "keelan/spawner.h"
+#include "keelan/store.h"
+#include "keelan/store_outage.h"
+#include "keelan/uv_handle.h"
+#include "keelan/watcher.h"
+
+namespace keelan {
+
+// Where a reply goes: a client and its request's id. Client 0: nobody.
+struct PendingReply {
+  uint64_t clientId = 0;
+  nlohmann::json requestId;
+};
+
+struct Counters {
+  uint64_t spawns = 0, spawnFailures = 0, restarts = 0, orphansReaped = 0;
+  uint64_t exitsZero = 0, exitsNonZero = 0, exitsSignal = 0, exitsUnknown = 0;
+};
+
+// The parts a supervisor drives; the daemon owns them.
+struct SupervisorParts {
+  RecordStore& store;
+  Spawner& spawner;
+  Reaper& reaper;
+  Watcher& watcher;
+  ExitHooks& hooks;
+  FailureNotifier& notifier;
+  Outbox& outbox;
+  PidfdBudget& pidfds;
+};
+
+class Supervisor : public ReaperListener, public WatcherListener {
+ public:
+  Supervisor(uv_loop_t* loop, Logger& log, const DaemonConfig& config, SupervisorParts parts);
+  ~Supervisor() override;
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Loads the store and settles every ship it names: still our child,
+  // adopted, or ended while we were away. Backoff timers are armed.
+  void recover(const std::string& bootId, pid_t self);
+
+  // ---- telling: replies and events wait for the commit before them
+  void deliver(std::function<void()> notice);
+  void flush();
+  bool uncommitted() const { return !batch_.empty(); }
+  void reply(const PendingReply& to, nlohmann::json response);
+  // Sends a reply composed as text, or `reply_too_large` instead.
+  void replyLine(const PendingReply& to, std::string line);
+  void replyError(const PendingReply& to, const char* code, const std::string& message);
+  // While set (a read served during an outage) replies go out at once.
+  void setReplyAtOnce(bool on) { replyAtOnce_ = on; }
+  StoreOutage& outage() { return outage_; }
+  const StoreOutage& outage() const { return outage_; }
+  RecordStore& store() { return parts_.store; }
+  Outbox& outbox() { return parts_.outbox; }
+
+  // ---- ships
+  const std::map<std::string, ShipRecord>& ships() const { return ships_; }
+  const ShipRecord* find(const std::string& name) const;
+  nlohmann::json countsByStatus() const;
+  size_t adopted() const { return parts_.watcher.size(); }
+  const Counters& counters() const { return counters_; }
+  const Histogram& exitToCommit() const { return exitToCommit_; }
+  const Histogram& commitDuration() const { return commitDuration_; }
+
+  // ---- operations (validated by the caller)
+  void deploy(const PendingReply& to, const ShipSpec& spec, bool replace);
+  void stop(const PendingReply& to, const std::vector<std::string>& names, int signal, int64_t timeoutMs);
+  void remove(const PendingReply& to, const std::string& name, bool force, int64_t timeoutMs);
+  void wait(const PendingReply& to, const std::string& name);
+  // Replies `conflict` and returns true when an operation pending on `name`
+  // forbids `incoming` now.
+  bool refuseConflicting(const PendingReply& to, const std::string& name, ShipOp incoming);
+
+  // ---- timers and shutdown
+  void start(uv_loop_t* loop);  // the backoff timer
+  void rotateLogs();
+  // Every waiter and pending stop is told the daemon is shutting down.
+  void shutDown();
+
+  // ReaperListener
+  void childExited(pid_t pid, const ExitStatus& exit, std::chrono::steady_clock::time_point seen) override;
+  void exitsCollected() override { flush(); }
+  void strangerExited(pid_t pid, const ExitStatus& exit) override;
+  // WatcherListener
+  void adoptedEnded(const std::string& name, std::optional<ExitStatus> exact, const std::string& why) override;
+  void adoptedChecked(const std::string& name) override;
+
+  struct StopRequest;
+
+ private:
+  ShipRecord* findMutable(const std::string& name);
+  // Steps the ship's machine and runs the actions; returns the text of the
+  // last record committed by it ("" if none or refused).
+  std::string stepShip(ShipRecord& record, const ShipEvent& event);
+  void run(ShipRecord& record, const ShipAction& action, std::string& committed, bool& stopped);
+  void publish(const std::string& event, const std::string& name, const std::string& recordText);
+  void spawn(const PendingReply& to, const ShipSpec& spec);
+  void stopShips(std::unique_ptr<StopRequest> request, int signal, int64_t timeoutMs);
+  void onStopped(const std::string& name);
+  void finishStop(StopRequest& stop);
+  void forgetShip(const std::string& name);
+  void escalate(StopRequest& stop);
+  bool signalShip(const ShipRecord& record, int signal);
+  void armBackoffTimer();
+  void restartDue();
+  void recoverRunning(ShipRecord& ship, const std::string& bootId, pid_t self);
+
+  uv_loop_t* loop_;
+  Logger& log_;
+  const DaemonConfig& config_;
+  SupervisorParts parts_;
+  MachineSettings settings_;
+  std::string bootId_;
+
+  std::map<std::string, ShipRecord> ships_;
+  std::unordered_map<pid_t, std::string> shipOfPid_;  // children we parent
+  // Session id (the ship's first PID) -> ship name, kept after the ship
+  // exits so that its orphans, reaped later, are still attributed to it.
+  std::unordered_map<pid_t, std::string> sessionOwner_;
+  // Ships with a log size limit of their own: without a daemon-wide limit,
+  // only these are checked, so an idle daemon does not walk every ship.
+  std::set<std::string> logLimited_;
+  std::set<std::string> rotationErrorsLogged_;
+
+  StoreBatch batch_;
+  std::vector<std::function<void()>> notices_;
+  StoreOutage outage_;
+  std::vector<std::chrono::steady_clock::time_point> exitSeen_;
+  Histogram exitToCommit_, commitDuration_;
+  Counters counters_;
+
+  // Ships in backoff, by when their restart is due (wall-clock ms); one
+  // timer for the earliest, however many ships wait.
+  std::multimap<int64_t, std::string> backoffQueue_;
+  UvHandle<uv_timer_t> backoffTimer_;
+  std::multimap<std::string, PendingReply> waiters_;
+  std::vector<std::unique_ptr<StopRequest>> stops_;
+  bool replyAtOnce_ = false;
+  bool shuttingDown_ = false;
+};
+
+// stop, rm or deploy --replace, waiting for its ships to die.
+struct Supervisor::StopRequest {
+  PendingReply reply;
+  std::set<std::string> remaining;
+  std::vector<std::string> names;
+  bool removeAfter = false;
+  ShipOp kind = ShipOp::stop;  // what is pending on `remaining` (see ship_ops.h)
+  std::function<void()> then;  // runs instead of the reply (deploy --replace)
+  UvHandle<uv_timer_t> timer;
+  Supervisor* owner = nullptr;
+};
+
+}  // namespace keelan

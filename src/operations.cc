@@ -1,0 +1,253 @@
+#include "keelan/operations.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <set>
+
+#include "keelan/exit_status.h"
+#include "keelan/protocol.h"
+#include "keelan/store_file.h"
+#include "keelan/time_util.h"
+
+namespace keelan {
+
+using nlohmann::json;
+
+namespace {
+constexpr size_t kMaxNamesPerRequest = 1000;
+
+std::string replyHead(const PendingReply& to) {
+  return "{\"id\":" + to.requestId.dump(-1, ' ', false, json::error_handler_t::replace) + ",\"ok\":true,";
+}
+
+bool isWrite(const std::string& op) { return op == "deploy" || op == "stop" || op == "rm" || op == "restart"; }
+
+// Resets a flag when the request has been handled, however it ends.
+struct ResetOnExit {
+  Supervisor& supervisor;
+  ~ResetOnExit() { supervisor.setReplyAtOnce(false); }
+};
+}  // namespace
+
+void Operations::handleLine(const ClientInfo& client, const std::string& line) {
+  ProtocolError error;
+  json id;
+  auto request = parseRequest(line, error, id);
+  if (!request) {
+    supervisor_.deliver([this, clientId = client.id, text = encodeLine(errorResponse(id, error))]() mutable {
+      supervisor_.outbox().sendLine(clientId, std::move(text));
+    });
+    return;
+  }
+  PendingReply to{client.id, request->id};
+  if (daemon_.shuttingDown()) return supervisor_.replyError(to, errc::shutting_down, "the daemon is shutting down");
+  const std::string& op = request->op;
+  if (supervisor_.outage().active()) {
+    // Writes are refused at once; reads are answered at once, from memory.
+    if (isWrite(op)) {
+      supervisor_.outbox().sendLine(
+          client.id, encodeLine(errorResponse(to.requestId, {errc::store_unavailable, supervisor_.outage().message()})));
+      return;
+    }
+    supervisor_.setReplyAtOnce(true);
+  }
+  ResetOnExit reset{supervisor_};
+  try {
+    dispatch(client, to, op, request->body);
+  } catch (const ProtocolError& e) {
+    supervisor_.replyError(to, e.code.c_str(), e.message);
+  } catch (const std::invalid_argument& e) {
+    supervisor_.replyError(to, errc::invalid_argument, e.what());
+  } catch (const json::exception& e) {
+    supervisor_.replyError(to, errc::invalid_argument, e.what());
+  } catch (const std::bad_alloc&) {
+    log_.warn("out of memory handling a " + op + " request");
+    supervisor_.replyError(to, errc::out_of_memory, "out of memory handling the request");
+  }
+}
+
+void Operations::dispatch(const ClientInfo& client, const PendingReply& to, const std::string& op, const json& body) {
+  Supervisor& s = supervisor_;
+  if (op == "ping") s.deliver([this, to] { supervisor_.reply(to, daemon_.identity()); });
+  else if (op == "status") status(to);
+  else if (op == "deploy") deploy(to, body);
+  else if (op == "list") list(to, body);
+  else if (op == "inspect") inspect(to, body);
+  else if (op == "stop") stop(to, body);
+  else if (op == "wait") s.wait(to, requireString(body, "name"));
+  else if (op == "rm")
+    s.remove(to, requireString(body, "name"), optionalBool(body, "force", false),
+             optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000);
+  else if (op == "events") events(client, to);
+  else if (op == "restart") {
+    std::optional<int> interval;
+    if (body.contains("intervalSeconds")) interval = static_cast<int>(optionalInt(body, "intervalSeconds", 30, 1, 86400));
+    daemon_.restart(client, to, interval);
+  } else if (op == "metrics") s.deliver([this, to] { supervisor_.reply(to, {{"text", daemon_.renderMetrics()}}); });
+  else if (op == "store-backup") storeBackup(client, to, body);
+  else if (op == "store-check")
+    s.deliver([this, to, report = storeCheckReport(config_.paths.dataDir)] { supervisor_.reply(to, {{"report", report}}); });
+  else s.replyError(to, errc::unknown_op, "unknown op '" + op + "'");
+}
+
+void Operations::status(const PendingReply& to) {
+  json out = daemon_.identity();
+  out["running"] = true;
+  out["uptimeSeconds"] = daemon_.uptimeSeconds();
+  out["socket"] = config_.paths.socket;
+  out["intervalSeconds"] = config_.intervalSeconds;
+  out["logFile"] = config_.paths.logFile;
+  out["pidFile"] = config_.paths.pidFile;
+  out["baseDirectory"] = config_.paths.base;
+  out["ships"] = supervisor_.countsByStatus();
+  out["adopted"] = supervisor_.adopted();
+  out["orphansReaped"] = supervisor_.counters().orphansReaped;
+  out["clients"] = supervisor_.outbox().clients();
+  out["store"] = supervisor_.outage().toJson(monotonicMs());
+  out["store"]["quarantined"] = supervisor_.store().quarantinedCount();
+  supervisor_.deliver([this, to, out] { supervisor_.reply(to, out); });
+}
+
+void Operations::list(const PendingReply& to, const json& body) {
+  bool all = optionalBool(body, "all", false);
+  const auto& ships = supervisor_.ships();
+  // Written as text, a record at a time: with 10,000 ships a DOM of the
+  // whole reply would be built, copied and dumped for nothing.
+  std::string line = replyHead(to) + "\"ships\":[";
+  bool first = true;
+  for (const auto& [name, record] : ships) {
+    if (!all && record.status != ShipStatus::running && record.status != ShipStatus::backoff) continue;
+    std::string text = shipRecordText(record);
+    // One allocation, sized from the first record: growing a multi-MB string
+    // by doubling copies it and touches twice the fresh pages.
+    if (first) line.reserve(std::min(line.size() + (text.size() + 64) * ships.size() + 4, config_.maxReplyBytes + 1));
+    else line.push_back(',');
+    first = false;
+    line += text;
+    if (line.size() > config_.maxReplyBytes) break;  // refused when sent: stop building it
+  }
+  line += "]}\n";
+  supervisor_.deliver([this, to, line = std::move(line)]() mutable { supervisor_.replyLine(to, std::move(line)); });
+}
+
+void Operations::inspect(const PendingReply& to, const json& body) {
+  std::string name = requireString(body, "name");
+  const ShipRecord* record = supervisor_.find(name);
+  if (record == nullptr) return supervisor_.replyError(to, errc::not_found, "no ship named '" + name + "'");
+  std::vector<RunRecord> runs;
+  supervisor_.flush();  // the history read below must include everything decided so far
+  if (auto e = supervisor_.store().loadRuns(name, runs); !e.empty())
+    return supervisor_.replyError(to, errc::storage_failed, e);
+  json history = json::array();
+  for (const auto& run : runs) history.push_back(runRecordToJson(run));
+  json ship = shipRecordToJson(*record);
+  ship["history"] = std::move(history);
+  supervisor_.deliver([this, to, ship = std::move(ship)] { supervisor_.reply(to, {{"ship", ship}}); });
+}
+
+void Operations::deploy(const PendingReply& to, const json& body) {
+  std::string name = requireString(body, "name");
+  if (auto e = validateShipName(name); !e.empty()) return supervisor_.replyError(to, errc::invalid_argument, e);
+  ShipSpec spec;
+  const ShipRecord* existing = supervisor_.find(name);
+  bool hasShip = body.contains("ship") && !body["ship"].is_null();
+  if (hasShip && optionalBool(body, "merge", false)) {
+    // Flags given without a command override the last definition.
+    if (existing == nullptr)
+      return supervisor_.replyError(to, errc::not_found,
+                                    "ship '" + name + "' was never deployed; give a command or a ship file");
+    json merged = shipSpecToJson(existing->spec);
+    merged.erase("name");
+    for (auto& [key, value] : body["ship"].items()) {
+      if (key == "env" && value.is_object() && merged["env"].is_object()) merged["env"].update(value);
+      else merged[key] = value;
+    }
+    spec = shipSpecFromJson(merged, name);
+  } else if (hasShip) {
+    spec = shipSpecFromJson(body["ship"], name);
+  } else if (existing != nullptr) {
+    spec = existing->spec;
+  } else {
+    return supervisor_.replyError(to, errc::not_found,
+                                  "ship '" + name + "' was never deployed; give a command or a ship file");
+  }
+  spec.name = name;
+  if (auto e = validateShipSpec(spec); !e.empty()) return supervisor_.replyError(to, errc::invalid_argument, e);
+  if (!spec.user.empty() && geteuid() != 0)
+    return supervisor_.replyError(to, errc::invalid_argument, "user '" + spec.user + "' needs a daemon running as root");
+  supervisor_.deploy(to, spec, optionalBool(body, "replace", false));
+}
+
+void Operations::stop(const PendingReply& to, const json& body) {
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  if (body.contains("names")) {
+    if (!body["names"].is_array()) throw ProtocolError{errc::invalid_argument, "field 'names' must be an array of strings"};
+    for (const auto& item : body["names"]) {
+      if (!item.is_string()) throw ProtocolError{errc::invalid_argument, "field 'names' must be an array of strings"};
+      // Each ship once: a name repeated a million times must not cost a
+      // million records in the reply.
+      std::string name = item.get<std::string>();
+      if (!seen.insert(name).second) continue;
+      if (names.size() == kMaxNamesPerRequest)
+        throw ProtocolError{errc::invalid_argument,
+                            "at most " + std::to_string(kMaxNamesPerRequest) + " ships per request"};
+      names.push_back(std::move(name));
+    }
+  } else {
+    names.push_back(requireString(body, "name"));
+  }
+  if (names.empty()) throw ProtocolError{errc::invalid_argument, "no ship named"};
+  int signal = SIGTERM;
+  if (body.contains("signal")) {
+    const json& value = body["signal"];
+    signal = value.is_string() ? parseSignal(value.get<std::string>())
+             : value.is_number_integer() ? static_cast<int>(optionalInt(body, "signal", 15, 1, 64)) : 0;
+    if (signal == 0) throw ProtocolError{errc::invalid_argument, "field 'signal' is not a signal"};
+  }
+  int64_t timeoutMs = optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000;
+  supervisor_.stop(to, names, signal, timeoutMs);
+}
+
+// The subscription starts in order with the replies: events decided before
+// it are not sent to it.
+void Operations::events(const ClientInfo& client, const PendingReply& to) {
+  // Counted now, so events decided before the reply goes out are built and
+  // queued behind it, and the subscriber gets them.
+  supervisor_.outbox().subscribing(client.id);
+  supervisor_.deliver([this, to] {
+    if (!supervisor_.outbox().isOpen(to.clientId)) return;
+    supervisor_.outbox().subscribed(to.clientId);
+    supervisor_.reply(to, {{"subscribed", true}});
+  });
+}
+
+// A compacted copy of the committed store while the daemon runs. Writers
+// wait meanwhile (one loop); see docs/protocol.md for how long.
+void Operations::storeBackup(const ClientInfo& client, const PendingReply& to, const json& body) {
+  std::string path = requireString(body, "path");
+  std::string error;
+  int fd = createBackupFile(path, client.uid, client.gid, error);
+  if (fd < 0) return supervisor_.replyError(to, errc::storage_failed, error);
+  supervisor_.flush();  // everything decided so far, unless the store cannot commit
+  auto started = std::chrono::steady_clock::now();
+  error = supervisor_.store().backupTo(fd);
+  struct stat info {};
+  fstat(fd, &info);
+  close(fd);
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (!error.empty()) {
+    removeBackupFile(path);
+    log_.error("store backup to " + path + " failed: " + error);
+    return supervisor_.replyError(to, errc::storage_failed, error);
+  }
+  log_.info("store backed up to " + path + " (" + std::to_string(info.st_size) + " bytes, " + std::to_string(ms) + " ms)");
+  json out = {{"path", path}, {"bytes", info.st_size}, {"durationMs", ms}, {"uncommitted", supervisor_.uncommitted()}};
+  supervisor_.deliver([this, to, out] { supervisor_.reply(to, out); });
+}
+
+}  // namespace keelan

@@ -1,0 +1,153 @@
+#include "keelan/spawner.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "keelan/chroot_path.h"
+#include "keelan/fs_trust.h"
+#include "keelan/logger.h"
+#include "keelan/pidfd_budget.h"
+#include "keelan/ship_exec.h"
+
+namespace keelan {
+
+namespace {
+bool isDirectory(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+bool foundInPath(const ShipSpec& spec, const std::string& program) {
+  auto custom = spec.env.find("PATH");
+  std::string path = custom != spec.env.end() ? custom->second : kShipPath;
+  for (size_t start = 0; start <= path.size();) {
+    size_t end = std::min(path.find(':', start), path.size());
+    std::string dir = path.substr(start, end - start);
+    if (!dir.empty() && isExecutableInRoot(spec.root, (dir[0] == '/' ? dir : "/" + dir) + "/" + program)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+}  // namespace
+
+Spawner::Spawner(uv_loop_t* loop, const DaemonConfig& config, PidfdBudget& pidfds)
+    : loop_(loop), config_(config), pidfds_(pidfds), devNull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      shipExec_(findShipExecBinary(config.selfExe)) {}
+
+std::string Spawner::helperDescription() const {
+  return shipExec_.empty() ? config_.selfExe + " " + kShipExecVerb : shipExec_;
+}
+
+std::string Spawner::check(const ShipSpec& spec) const {
+  if (!spec.root.empty() && !isDirectory(spec.root)) return "root " + spec.root + " is not a directory";
+  const std::string& program = spec.command[0];
+  if (program[0] == '/') {
+    if (!isExecutableInRoot(spec.root, program))
+      return "command " + program + " is not an executable file" + (spec.root.empty() ? "" : " inside root " + spec.root);
+  } else if (program.find('/') == std::string::npos && !spec.root.empty() && !foundInPath(spec, program)) {
+    return "command " + program + " not found in the PATH inside root " + spec.root;
+  }
+  const std::string& cwd = spec.cwd;
+  if (!cwd.empty() && !(spec.root.empty() ? isDirectory(cwd) : isDirectoryInRoot(spec.root, cwd)))
+    return "cwd " + cwd + " is not a directory" + (spec.root.empty() ? "" : " inside root " + spec.root);
+  return "";
+}
+
+// The helper gets numeric ids: the root may have no passwd, and the
+// static helper no NSS.
+std::string Spawner::userIds(const std::string& user, std::string& ids) const {
+  passwd* entry = getpwnam(user.c_str());
+  if (entry == nullptr) return "no such user '" + user + "'";
+  ids = std::to_string(entry->pw_uid) + ":" + std::to_string(entry->pw_gid);
+  std::vector<gid_t> groups(32);
+  int count = static_cast<int>(groups.size());
+  while (getgrouplist(user.c_str(), entry->pw_gid, groups.data(), &count) < 0) {
+    if (static_cast<size_t>(count) <= groups.size()) return "cannot list the groups of user '" + user + "'";
+    groups.resize(static_cast<size_t>(count));
+  }
+  for (int i = 0; i < count; ++i) ids += (i == 0 ? ":" : ",") + std::to_string(groups[static_cast<size_t>(i)]);
+  return "";
+}
+
+SpawnResult Spawner::spawnShip(const ShipSpec& spec) {
+  SpawnResult result;
+  if ((result.error = check(spec)) != "") return result;
+  std::string ids;
+  if (!spec.user.empty() && (result.error = userIds(spec.user, ids)) != "") return result;
+  UniqueFd out(openAppendNoFollow(config_.paths.shipOutLog(spec.name), 0640));
+  if (!out) {
+    result.error = "cannot open " + config_.paths.shipOutLog(spec.name) + ": " + openErrorText(out.release());
+    return result;
+  }
+  UniqueFd err(openAppendNoFollow(config_.paths.shipErrLog(spec.name), 0640));
+  if (!err) {
+    result.error = "cannot open " + config_.paths.shipErrLog(spec.name) + ": " + openErrorText(err.release());
+    return result;
+  }
+  ProcessSpec process;
+  bool helper = !spec.root.empty() || !spec.user.empty();
+  // Without a root the ship starts in the base directory, with or without the helper.
+  if (helper) {
+    if (shipExec_.empty()) process.argv = {config_.selfExe, kShipExecVerb};
+    else process.argv = {shipExec_};
+    process.argv.insert(process.argv.end(),
+                        {spec.root, spec.cwd.empty() && spec.root.empty() ? config_.paths.base : spec.cwd, ids, "--"});
+  }
+  process.argv.insert(process.argv.end(), spec.command.begin(), spec.command.end());
+  process.env = {std::string("PATH=") + kShipPath, "KEELAN_SHIP=" + spec.name};
+  for (const auto& [key, value] : spec.env) {
+    if (key == "PATH" || key == "KEELAN_SHIP") process.env.erase(process.env.begin() + (key == "PATH" ? 0 : 1));
+    process.env.push_back(key + "=" + value);
+  }
+  process.cwd = helper ? "/" : (spec.cwd.empty() ? config_.paths.base : spec.cwd);
+  process.stdoutFd = out.get();
+  process.stderrFd = err.get();
+  process.name = spec.command[0];
+  result = spawn(process);
+  if (result.error.empty()) result.pidfd = pidfds_.open(result.pid);
+  return result;
+}
+
+SpawnResult Spawner::spawn(const ProcessSpec& process) {
+  SpawnResult result;
+  std::vector<std::string> argvStrings = process.argv, envStrings = process.env;
+  std::vector<char*> argv = pointers(argvStrings), envp = pointers(envStrings);
+  uv_stdio_container_t stdio[3];
+  for (auto& slot : stdio) slot.flags = UV_INHERIT_FD;
+  stdio[0].data.fd = devNull_.get();
+  stdio[1].data.fd = process.stdoutFd;
+  stdio[2].data.fd = process.stderrFd;
+  uv_process_options_t options{};
+  options.file = argv[0];
+  options.args = argv.data();
+  options.env = envp.data();
+  options.cwd = process.cwd.c_str();
+  options.flags = UV_PROCESS_DETACHED;
+  options.stdio_count = 3;
+  options.stdio = stdio;
+  // A failed uv_spawn still initialised the handle: it is closed either way.
+  // Closing it also makes libuv forget the child, so that our reaper is the
+  // one and only one.
+  auto* handle = new uv_process_t{};
+  int rc = uv_spawn(loop_, handle, &options);
+  if (rc == 0) result.pid = handle->pid;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+  if (rc != 0) {
+    result.error = "cannot execute " + (process.name.empty() ? process.argv[0] : process.name) + ": " + uv_strerror(rc);
+    return result;
+  }
+  return result;
+}
+
+}  // namespace keelan

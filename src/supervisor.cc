@@ -1,0 +1,345 @@
+#include "keelan/supervisor.h"
+
+#include <csignal>
+#include <variant>
+
+#include "keelan/log_rotation.h"
+#include "keelan/proc_info.h"
+#include "keelan/protocol.h"
+#include "keelan/time_util.h"
+
+namespace keelan {
+
+using nlohmann::json;
+
+namespace {
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+MachineNow machineNow() { return {nowIso(), wallClockMs()}; }
+}  // namespace
+
+Supervisor::Supervisor(uv_loop_t* loop, Logger& log, const DaemonConfig& config, SupervisorParts parts)
+    : loop_(loop), log_(log), config_(config), parts_(parts) {
+  settings_.backoffFirstMs = config.backoffFirstMs;
+  settings_.defaultOnExit = !config.defaultOnExit.empty();
+  settings_.webhook = !config.webhookUrl.empty();
+}
+
+const ShipRecord* Supervisor::find(const std::string& name) const {
+  auto it = ships_.find(name);
+  return it == ships_.end() ? nullptr : &it->second;
+}
+
+ShipRecord* Supervisor::findMutable(const std::string& name) {
+  auto it = ships_.find(name);
+  return it == ships_.end() ? nullptr : &it->second;
+}
+
+json Supervisor::countsByStatus() const {
+  const ShipStatus all[] = {ShipStatus::running, ShipStatus::stopped, ShipStatus::failed, ShipStatus::lost,
+                            ShipStatus::backoff};
+  size_t counts[std::size(all)] = {};
+  for (const auto& [name, record] : ships_) ++counts[static_cast<size_t>(record.status)];
+  json out = json::object();
+  for (ShipStatus status : all) out[statusName(status)] = counts[static_cast<size_t>(status)];
+  return out;
+}
+
+// ---------------------------------------------------------------- the machine
+
+std::string Supervisor::stepShip(ShipRecord& record, const ShipEvent& event) {
+  StepResult result = step(record, event, machineNow(), settings_);
+  if (!result.accepted) {
+    log_.warn(result.refusal);
+    return "";
+  }
+  std::string committed;
+  bool stopped = false;
+  const std::string name = record.spec.name;
+  for (const auto& action : result.actions) run(record, action, committed, stopped);
+  // Last: completing a stop may remove the record.
+  if (stopped) onStopped(name);
+  return committed;
+}
+
+void Supervisor::run(ShipRecord& record, const ShipAction& action, std::string& committed, bool& stopped) {
+  const std::string& name = record.spec.name;
+  std::visit(Overloaded{
+                 [&](const ship_action::Commit& c) {
+                   batch_.puts.emplace_back(name, c.recordText);
+                   if (c.run) batch_.runs.emplace_back(name, *c.run);
+                   publish(c.event, name, c.recordText);
+                   committed = c.recordText;
+                 },
+                 [&](const ship_action::Spawn&) {
+                   ShipSpec spec = record.spec;  // spawn() assigns it back
+                   spawn(PendingReply{}, spec);
+                 },
+                 [&](const ship_action::ScheduleBackoff& b) {
+                   backoffQueue_.emplace(b.atMs, name);
+                   armBackoffTimer();
+                 },
+                 [&](const ship_action::CancelBackoff&) {
+                   for (auto it = backoffQueue_.begin(); it != backoffQueue_.end(); ++it)
+                     if (it->second == name) {
+                       backoffQueue_.erase(it);
+                       break;
+                     }
+                 },
+                 [&](const ship_action::RunExitHook& h) {
+                   deliver([this, snapshot = h.snapshot] { parts_.hooks.run(snapshot); });
+                 },
+                 [&](const ship_action::NotifyFailure& n) {
+                   deliver([this, snapshot = n.snapshot] { parts_.notifier.notify(snapshot); });
+                 },
+                 [&](const ship_action::Stopped&) { stopped = true; },
+                 [&](const ship_action::Unwatch&) { parts_.watcher.unwatch(name); },
+                 [&](const ship_action::CountExit& e) {
+                   switch (e.exit.kind) {
+                     case ExitStatus::Kind::exited: ++(e.exit.code == 0 ? counters_.exitsZero : counters_.exitsNonZero); break;
+                     case ExitStatus::Kind::signaled: ++counters_.exitsSignal; break;
+                     case ExitStatus::Kind::unknown: ++counters_.exitsUnknown; break;
+                   }
+                 },
+                 [&](const ship_action::CountRestart&) { ++counters_.restarts; },
+                 [&](const ship_action::CountSpawn& s) { ++(s.failed ? counters_.spawnFailures : counters_.spawns); },
+                 [&](const ship_action::Log& l) {
+                   if (l.level == ship_action::Log::Level::warn) log_.warn(l.text);
+                   else log_.info(l.text);
+                 },
+             },
+             action);
+}
+
+// ---------------------------------------------------------------- telling
+
+// Everything a client may learn waits until the batch it depends on is
+// committed; with nothing pending it goes out at once.
+void Supervisor::deliver(std::function<void()> notice) {
+  if ((batch_.empty() && notices_.empty()) || replyAtOnce_) {
+    notice();
+    return;
+  }
+  notices_.push_back(std::move(notice));
+}
+
+void Supervisor::flush() {
+  if (!batch_.empty()) {
+    if (!outage_.retryDue(monotonicMs())) return;
+    auto started = std::chrono::steady_clock::now();
+    std::string error = parts_.store.commit(batch_);
+    auto done = std::chrono::steady_clock::now();
+    commitDuration_.observe(std::chrono::duration<double>(done - started).count());
+    if (!error.empty()) {
+      // Keep the batch and its notices; retried about once a second.
+      if (auto line = outage_.failed(error, monotonicMs(), nowIso()); !line.empty()) log_.error(line);
+      return;
+    }
+    if (auto line = outage_.recovered(monotonicMs()); !line.empty()) log_.info(line);
+    batch_.clear();
+    for (auto seen : exitSeen_) exitToCommit_.observe(std::chrono::duration<double>(done - seen).count());
+    exitSeen_.clear();
+  }
+  if (parts_.reaper.holdsUnreleased()) parts_.reaper.release();
+  auto notices = std::move(notices_);
+  notices_.clear();
+  for (auto& notice : notices) notice();
+}
+
+void Supervisor::reply(const PendingReply& to, json response) {
+  response["id"] = to.requestId;
+  if (!response.contains("ok")) response["ok"] = true;
+  try {
+    replyLine(to, encodeLine(response));
+  } catch (const std::bad_alloc&) {
+    parts_.outbox.sendLine(to.clientId, encodeLine(errorResponse(to.requestId, {errc::out_of_memory,
+                                                                               "out of memory building the reply"})));
+  }
+}
+
+void Supervisor::replyLine(const PendingReply& to, std::string line) {
+  if (line.size() > config_.maxReplyBytes)
+    line = encodeLine(errorResponse(to.requestId, {errc::reply_too_large, "the reply would exceed " +
+                                                                              std::to_string(config_.maxReplyBytes) +
+                                                                              " bytes"}));
+  parts_.outbox.sendLine(to.clientId, std::move(line));
+}
+
+// Every reply, errors included, waits behind what was decided before it,
+// so replies on one connection keep their order.
+void Supervisor::replyError(const PendingReply& to, const char* code, const std::string& message) {
+  deliver([this, to, line = encodeLine(errorResponse(to.requestId, {code, message}))]() mutable {
+    parts_.outbox.sendLine(to.clientId, std::move(line));
+  });
+}
+
+void Supervisor::publish(const std::string& event, const std::string& name, const std::string& recordText) {
+  if (parts_.outbox.subscribers() == 0) return;  // nobody to tell: build nothing
+  // Keys in the order a json object would dump them.
+  std::string line = "{\"at\":" + json(nowIso()).dump() + ",\"event\":" + json(event).dump() +
+                     ",\"record\":" + recordText + ",\"ship\":" +
+                     json(name).dump(-1, ' ', false, json::error_handler_t::replace) + "}\n";
+  deliver([this, line = std::move(line)] { parts_.outbox.broadcast(line); });
+}
+
+// ---------------------------------------------------------------- exits
+
+void Supervisor::childExited(pid_t pid, const ExitStatus& exit, std::chrono::steady_clock::time_point seen) {
+  auto known = shipOfPid_.find(pid);
+  if (known == shipOfPid_.end()) return;
+  std::string name = known->second;
+  shipOfPid_.erase(known);
+  ShipRecord* record = findMutable(name);
+  if (record == nullptr || record->pid != pid || record->status != ShipStatus::running) return;
+  stepShip(*record, ship_event::Exited{exit, "waitpid", ""});
+  exitSeen_.push_back(seen);
+}
+
+void Supervisor::strangerExited(pid_t pid, const ExitStatus& exit) {
+  if (parts_.hooks.claim(pid, exit)) return;
+  std::string from;
+  if (auto stat = readProcStat(pid)) {
+    auto owner = sessionOwner_.find(stat->session);
+    if (owner != sessionOwner_.end()) from = owner->second;
+  }
+  ++counters_.orphansReaped;
+  log_.info("reaped orphan pid=" + std::to_string(pid) + (from.empty() ? "" : " of ship " + from) + ": " +
+            exit.describe());
+}
+
+void Supervisor::adoptedEnded(const std::string& name, std::optional<ExitStatus> exact, const std::string& why) {
+  ShipRecord* record = findMutable(name);
+  if (record == nullptr) {
+    parts_.watcher.unwatch(name);
+    return;
+  }
+  stepShip(*record, ship_event::Checked{});
+  if (exact) stepShip(*record, ship_event::Exited{*exact, "pidfd", ""});
+  else stepShip(*record, ship_event::Exited{{}, "", why});
+}
+
+void Supervisor::adoptedChecked(const std::string& name) {
+  if (ShipRecord* record = findMutable(name)) stepShip(*record, ship_event::Checked{});
+}
+
+// ---------------------------------------------------------------- deploys
+
+void Supervisor::deploy(const PendingReply& to, const ShipSpec& spec, bool replace) {
+  if (refuseConflicting(to, spec.name, replace ? ShipOp::replace : ShipOp::deploy)) return;
+  const ShipRecord* existing = find(spec.name);
+  if (existing != nullptr && existing->status == ShipStatus::running) {
+    if (!replace)
+      return replyError(to, errc::already_running,
+                        "ship '" + spec.name + "' is already running (pid " + std::to_string(existing->pid) +
+                            "); use --replace");
+    auto request = std::make_unique<StopRequest>();
+    request->reply = to;
+    request->names = {spec.name};
+    request->remaining = {spec.name};
+    request->kind = ShipOp::replace;
+    request->then = [this, to, spec] { spawn(to, spec); };
+    stopShips(std::move(request), SIGTERM, 10000);
+    return;
+  }
+  spawn(to, spec);
+}
+
+void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
+  if (outage_.active()) {  // e.g. deploy --replace whose stop ended during an outage
+    if (to.clientId != 0)
+      parts_.outbox.sendLine(to.clientId, encodeLine(errorResponse(to.requestId, {errc::store_unavailable,
+                                                                                   outage_.message()})));
+    return;
+  }
+  ShipRecord& record = ships_.try_emplace(spec.name).first->second;
+  if (record.status == ShipStatus::running)
+    return replyError(to, errc::already_running, "ship '" + spec.name + "' is already running");
+  bool automatic = to.clientId == 0;
+  stepShip(record, ship_event::DeployRequested{automatic});
+  record.spec = spec;
+  if (spec.maxLogSize > 0) logLimited_.insert(spec.name);
+  else logLimited_.erase(spec.name);
+  SpawnResult child = parts_.spawner.spawnShip(spec);
+  if (!child.error.empty()) {
+    stepShip(record, ship_event::SpawnFailed{child.error, automatic});
+    deliver([this, to, error = child.error] { replyError(to, errc::spawn_failed, error); });
+    return;
+  }
+  uint64_t startTime = 0;
+  if (auto stat = readProcStat(child.pid)) startTime = stat->startTime;
+  if (auto owned = sessionOwner_.find(record.pid); owned != sessionOwner_.end() && owned->second == spec.name)
+    sessionOwner_.erase(owned);
+  std::string text = stepShip(record, ship_event::Spawned{child.pid, startTime, bootId_});
+  if (text.empty()) text = shipRecordText(record);  // refused transition: still answer with the record
+  parts_.reaper.track(child.pid, std::move(child.pidfd));
+  shipOfPid_[child.pid] = spec.name;
+  sessionOwner_[child.pid] = spec.name;
+  log_.info("ship " + spec.name + " deployed pid=" + std::to_string(child.pid));
+  deliver([this, to, line = "{\"id\":" + to.requestId.dump(-1, ' ', false, json::error_handler_t::replace) +
+                            ",\"ok\":true,\"ship\":" + text + "}\n"]() mutable {
+    parts_.outbox.sendLine(to.clientId, std::move(line));
+  });
+}
+
+// ---------------------------------------------------------------- backoff
+
+void Supervisor::start(uv_loop_t* loop) {
+  uv_timer_init(loop, backoffTimer_.make());
+  backoffTimer_->data = this;
+  armBackoffTimer();
+}
+
+void Supervisor::armBackoffTimer() {
+  if (!backoffTimer_ || shuttingDown_) return;
+  if (backoffQueue_.empty()) {
+    uv_timer_stop(backoffTimer_.get());
+    return;
+  }
+  int64_t wait = std::max<int64_t>(0, backoffQueue_.begin()->first - wallClockMs());
+  uv_timer_start(backoffTimer_.get(), [](uv_timer_t* h) { static_cast<Supervisor*>(h->data)->restartDue(); },
+                 static_cast<uint64_t>(wait), 0);
+}
+
+void Supervisor::restartDue() {
+  if (outage_.active()) {  // nothing is spawned that could not be recorded
+    uv_timer_start(backoffTimer_.get(), [](uv_timer_t* h) { static_cast<Supervisor*>(h->data)->restartDue(); },
+                   StoreOutage::kRetryMs, 0);
+    return;
+  }
+  int64_t now = wallClockMs();
+  while (!backoffQueue_.empty() && backoffQueue_.begin()->first <= now) {
+    std::string name = backoffQueue_.begin()->second;
+    backoffQueue_.erase(backoffQueue_.begin());
+    ShipRecord* record = findMutable(name);
+    if (record == nullptr || record->status != ShipStatus::backoff) continue;
+    stepShip(*record, ship_event::RestartDue{});
+  }
+  armBackoffTimer();
+}
+
+void Supervisor::rotateLogs() {
+  auto check = [this](const ShipRecord& record) {
+    const std::string& name = record.spec.name;
+    uint64_t maxSize = record.spec.maxLogSize > 0 ? record.spec.maxLogSize : config_.maxLogSize;
+    if (maxSize == 0) return;
+    int maxFiles = record.spec.maxLogFiles > 0 ? record.spec.maxLogFiles : config_.maxLogFiles;
+    for (const std::string& path : {config_.paths.shipOutLog(name), config_.paths.shipErrLog(name)}) {
+      RotationResult result = rotateLogIfLarger(path, maxSize, maxFiles);
+      if (result.rotated) log_.info("rotated " + path);
+      if (!result.error.empty() && rotationErrorsLogged_.insert(path).second) log_.error(result.error);
+    }
+  };
+  if (config_.maxLogSize > 0) {
+    for (const auto& [name, record] : ships_) check(record);
+    return;
+  }
+  for (const auto& name : logLimited_)
+    if (const ShipRecord* record = find(name)) check(*record);
+}
+
+}  // namespace keelan

@@ -1,0 +1,182 @@
+// The supervisor's stops: stop, rm and deploy --replace wait for ships to
+// die; wait waits for a ship to stop for good. All complete in onStopped().
+#include <csignal>
+#include <cstring>
+
+#include "keelan/protocol.h"
+#include "keelan/supervisor.h"
+#include "keelan/time_util.h"
+
+namespace keelan {
+
+using nlohmann::json;
+
+
+Supervisor::~Supervisor() = default;
+
+void Supervisor::stop(const PendingReply& to, const std::vector<std::string>& names, int signal, int64_t timeoutMs) {
+  for (const auto& name : names)
+    if (find(name) == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  for (const auto& name : names)
+    if (refuseConflicting(to, name, ShipOp::stop)) return;
+  auto request = std::make_unique<StopRequest>();
+  request->reply = to;
+  request->names = names;
+  for (const auto& name : names) {
+    ShipRecord* record = findMutable(name);
+    if (record->status == ShipStatus::running) request->remaining.insert(name);
+    // A pending restart is cancelled at once; a running ship is marked.
+    if (record->status == ShipStatus::backoff) stepShip(*record, ship_event::StopRequested{});
+  }
+  stopShips(std::move(request), signal, timeoutMs);
+}
+
+void Supervisor::remove(const PendingReply& to, const std::string& name, bool force, int64_t timeoutMs) {
+  ShipRecord* record = findMutable(name);
+  if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  if (refuseConflicting(to, name, ShipOp::remove)) return;
+  if (record->status == ShipStatus::running && !force)
+    return replyError(to, errc::already_running, "ship '" + name + "' is running; stop it first or use --force");
+  if (record->status == ShipStatus::backoff) stepShip(*record, ship_event::StopRequested{});
+  auto request = std::make_unique<StopRequest>();
+  request->reply = to;
+  request->names = {name};
+  if (record->status == ShipStatus::running) request->remaining = {name};
+  request->removeAfter = true;
+  request->kind = ShipOp::remove;
+  stopShips(std::move(request), SIGTERM, timeoutMs);
+}
+
+void Supervisor::wait(const PendingReply& to, const std::string& name) {
+  const ShipRecord* record = find(name);
+  if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  // A ship in backoff has not stopped for good: wait on.
+  if (record->status != ShipStatus::running && record->status != ShipStatus::backoff) {
+    json ship = shipRecordToJson(*record);
+    deliver([this, to, ship] { reply(to, {{"ship", ship}}); });
+    return;
+  }
+  waiters_.emplace(name, to);
+}
+
+bool Supervisor::refuseConflicting(const PendingReply& to, const std::string& name, ShipOp incoming) {
+  for (const auto& stop : stops_) {
+    if (stop->remaining.count(name) == 0) continue;
+    if (const char* why = shipOpConflict(stop->kind, incoming)) {
+      replyError(to, errc::conflict, std::string("cannot ") + shipOpName(incoming) + " ship '" + name + "': " + why +
+                                          "; try again when it is done");
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Supervisor::signalShip(const ShipRecord& record, int signal) {
+  if (auto viaPidfd = parts_.watcher.signal(record.spec.name, signal)) return *viaPidfd;
+  if (kill(-record.pid, signal) == 0) return true;
+  return kill(record.pid, signal) == 0;
+}
+
+void Supervisor::stopShips(std::unique_ptr<StopRequest> request, int signal, int64_t timeoutMs) {
+  StopRequest* stop = request.get();
+  stop->owner = this;
+  for (const auto& name : stop->remaining) {
+    ShipRecord* record = findMutable(name);
+    stepShip(*record, ship_event::StopRequested{});
+    log_.info("stopping ship " + name + " pid=" + std::to_string(record->pid) + " with " + signalName(signal));
+    if (!signalShip(*record, signal)) log_.warn("cannot signal ship " + name + ": " + strerror(errno));
+  }
+  stops_.push_back(std::move(request));
+  if (stop->remaining.empty()) {
+    onStopped("");
+    return;
+  }
+  uv_timer_init(loop_, stop->timer.make());
+  stop->timer->data = stop;
+  uv_timer_start(stop->timer.get(), [](uv_timer_t* h) {
+    auto* s = static_cast<StopRequest*>(h->data);
+    s->owner->escalate(*s);
+  }, static_cast<uint64_t>(timeoutMs), 0);
+}
+
+void Supervisor::escalate(StopRequest& stop) {
+  for (const auto& name : stop.remaining) {
+    const ShipRecord* record = find(name);
+    if (record == nullptr || record->status != ShipStatus::running) continue;
+    log_.warn("ship " + name + " did not stop in time; sending SIGKILL");
+    signalShip(*record, SIGKILL);
+  }
+}
+
+// Called when a ship has stopped (or with "" to re-check): completes waits
+// and stop requests that were waiting for it.
+void Supervisor::onStopped(const std::string& name) {
+  if (!name.empty()) {
+    auto range = waiters_.equal_range(name);
+    std::vector<PendingReply> done;
+    for (auto it = range.first; it != range.second; ++it) done.push_back(it->second);
+    waiters_.erase(range.first, range.second);
+    if (const ShipRecord* record = find(name)) {
+      json ship = shipRecordToJson(*record);
+      for (const auto& to : done) deliver([this, to, ship] { reply(to, {{"ship", ship}}); });
+    }
+  }
+  for (auto it = stops_.begin(); it != stops_.end();) {
+    StopRequest& stop = **it;
+    if (!name.empty()) stop.remaining.erase(name);
+    if (!stop.remaining.empty()) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<StopRequest> finished = std::move(*it);
+    it = stops_.erase(it);
+    finished->timer.reset();
+    if (finished->then) {
+      finished->then();
+      continue;
+    }
+    finishStop(*finished);
+  }
+}
+
+void Supervisor::finishStop(StopRequest& stop) {
+  json ships = json::array();
+  for (const auto& n : stop.names) {
+    const ShipRecord* record = find(n);
+    if (record == nullptr) continue;
+    ships.push_back(shipRecordToJson(*record));
+    if (stop.removeAfter) {
+      forgetShip(n);
+      json event = {{"event", "removed"}, {"ship", n}, {"at", nowIso()}, {"record", ships.back()}};
+      deliver([this, line = encodeLine(event)] { parts_.outbox.broadcast(line); });
+    }
+  }
+  PendingReply to = stop.reply;
+  deliver([this, to, ships = std::move(ships)] { reply(to, {{"ships", ships}}); });
+}
+
+void Supervisor::forgetShip(const std::string& name) {
+  const ShipRecord* record = find(name);
+  // Only this ship's entries: its old PID may name another ship by now.
+  if (auto owned = shipOfPid_.find(record->pid); owned != shipOfPid_.end() && owned->second == name) {
+    parts_.reaper.untrack(record->pid);
+    shipOfPid_.erase(owned);
+  }
+  if (auto owned = sessionOwner_.find(record->pid); owned != sessionOwner_.end() && owned->second == name)
+    sessionOwner_.erase(owned);
+  ships_.erase(name);
+  logLimited_.erase(name);
+  batch_.remove(name);
+  log_.info("ship " + name + " removed");
+}
+
+void Supervisor::shutDown() {
+  shuttingDown_ = true;
+  for (auto& [name, to] : waiters_) replyError(to, errc::shutting_down, "the daemon is shutting down");
+  waiters_.clear();
+  for (auto& stop : stops_) replyError(stop->reply, errc::shutting_down, "the daemon is shutting down");
+  stops_.clear();
+  backoffTimer_.reset();
+}
+
+}  // namespace keelan
