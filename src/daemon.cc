@@ -274,7 +274,7 @@ void Daemon::startTimers() {
 
 void Daemon::onSafetyNetTick() {
   if (++safetyNetTicks_ % 30 == 0) m_->reaper.walk();
-  if (m_->supervisor.outage().active()) m_->supervisor.flush();  // the retry while nothing else wakes the loop
+  if (m_->supervisor.gate().outage().active()) m_->supervisor.flush();  // the retry while nothing else wakes the loop
   m_->server.sweep();
   m_->hooks.killOverdue();
 }
@@ -332,7 +332,7 @@ int Daemon::finish() {
     _exit(0);
   }
   m_->supervisor.flush();
-  if (m_->supervisor.uncommitted())
+  if (m_->supervisor.gate().uncommitted())
     log_.error("stopping with changes the store could not commit; ships still running are adopted at the next start");
   closeLoop();
   store_.close();
@@ -362,14 +362,14 @@ std::string Daemon::renderMetrics() const {
 // meanwhile queue in its backlog instead of being refused.
 void Daemon::restart(const ClientInfo& client, const PendingReply& to, std::optional<int> intervalSeconds) {
   Supervisor& supervisor = m_->supervisor;
-  if (restartTimer_) return supervisor.replyError(to, errc::busy, "a restart is already under way");
+  if (restartTimer_) return supervisor.gate().replyError(to, errc::busy, "a restart is already under way");
   if (intervalSeconds) config_.intervalSeconds = *intervalSeconds;
   log_.info("in-place restart requested");
   restartRequester_ = client.id;
   restartRequestedMs_ = monotonicMs();
   restartError_.clear();
-  supervisor.deliver([this, to] {
-    m_->supervisor.reply(to, {{"pid", self_}, {"restarting", true}, {"generation", config_.restarts}});
+  supervisor.gate().deliver([this, to] {
+    m_->supervisor.gate().reply(to, {{"pid", self_}, {"restarting", true}, {"generation", config_.restarts}});
   });
   supervisor.flush();
   m_->server.close(client.id);
@@ -401,7 +401,7 @@ void Daemon::execInPlace() {
     return;
   }
   m_->supervisor.flush();
-  if (m_->supervisor.uncommitted()) log_.error("restarting with uncommitted records; they are recovered from /proc");
+  if (m_->supervisor.gate().uncommitted()) log_.error("restarting with uncommitted records; they are recovered from /proc");
   if (m_->notifier.inFlight() > 0)
     log_.warn("re-executing drops " + std::to_string(m_->notifier.inFlight()) + " webhook deliveries in flight");
   store_.close();

@@ -39,8 +39,8 @@ std::string renderDaemonMetrics(const MetricsSources& from) {
   renderValue(out, "keelan_restarts_total", "counter", "Automatic restarts by policy.", static_cast<double>(c.restarts));
   renderValue(out, "keelan_orphans_reaped_total", "counter", "Orphaned descendants reaped as subreaper.",
               static_cast<double>(c.orphansReaped));
-  s.exitToCommit().render(out, "keelan_exit_to_commit_seconds", "From seeing an exit to its durable record.");
-  s.commitDuration().render(out, "keelan_lmdb_commit_seconds", "LMDB write transaction commits.");
+  s.gate().exitToCommit().render(out, "keelan_exit_to_commit_seconds", "From seeing an exit to its durable record.");
+  s.gate().commitDuration().render(out, "keelan_lmdb_commit_seconds", "LMDB write transaction commits.");
   renderValue(out, "keelan_health_check_seconds", "gauge", "Duration of the last health-check cycle.",
               from.lastAdoptedPollSeconds);
   renderValue(out, "keelan_client_connections", "gauge", "Open client connections.", static_cast<double>(from.clients));

@@ -28,8 +28,8 @@ bool isWrite(const std::string& op) { return op == "deploy" || op == "stop" || o
 
 // Resets a flag when the request has been handled, however it ends.
 struct ResetOnExit {
-  Supervisor& supervisor;
-  ~ResetOnExit() { supervisor.setReplyAtOnce(false); }
+  CommitGate& gate;
+  ~ResetOnExit() { gate.setReplyAtOnce(false); }
 };
 }  // namespace
 
@@ -38,41 +38,42 @@ void Operations::handleLine(const ClientInfo& client, const std::string& line) {
   json id;
   auto request = parseRequest(line, error, id);
   if (!request) {
-    supervisor_.deliver([this, clientId = client.id, text = encodeLine(errorResponse(id, error))]() mutable {
+    supervisor_.gate().deliver([this, clientId = client.id, text = encodeLine(errorResponse(id, error))]() mutable {
       supervisor_.outbox().sendLine(clientId, std::move(text));
     });
     return;
   }
   PendingReply to{client.id, request->id};
-  if (daemon_.shuttingDown()) return supervisor_.replyError(to, errc::shutting_down, "the daemon is shutting down");
+  if (daemon_.shuttingDown()) return supervisor_.gate().replyError(to, errc::shutting_down, "the daemon is shutting down");
   const std::string& op = request->op;
-  if (supervisor_.outage().active()) {
+  if (supervisor_.gate().outage().active()) {
     // Writes are refused at once; reads are answered at once, from memory.
     if (isWrite(op)) {
       supervisor_.outbox().sendLine(
-          client.id, encodeLine(errorResponse(to.requestId, {errc::store_unavailable, supervisor_.outage().message()})));
+          client.id, encodeLine(errorResponse(to.requestId, {errc::store_unavailable, supervisor_.gate().outage().message()})));
       return;
     }
-    supervisor_.setReplyAtOnce(true);
+    supervisor_.gate().setReplyAtOnce(true);
   }
-  ResetOnExit reset{supervisor_};
+  ResetOnExit reset{supervisor_.gate()};
   try {
     dispatch(client, to, op, request->body);
   } catch (const ProtocolError& e) {
-    supervisor_.replyError(to, e.code.c_str(), e.message);
+    supervisor_.gate().replyError(to, e.code.c_str(), e.message);
   } catch (const std::invalid_argument& e) {
-    supervisor_.replyError(to, errc::invalid_argument, e.what());
+    supervisor_.gate().replyError(to, errc::invalid_argument, e.what());
   } catch (const json::exception& e) {
-    supervisor_.replyError(to, errc::invalid_argument, e.what());
+    supervisor_.gate().replyError(to, errc::invalid_argument, e.what());
   } catch (const std::bad_alloc&) {
     log_.warn("out of memory handling a " + op + " request");
-    supervisor_.replyError(to, errc::out_of_memory, "out of memory handling the request");
+    supervisor_.gate().replyError(to, errc::out_of_memory, "out of memory handling the request");
   }
 }
 
 void Operations::dispatch(const ClientInfo& client, const PendingReply& to, const std::string& op, const json& body) {
   Supervisor& s = supervisor_;
-  if (op == "ping") s.deliver([this, to] { supervisor_.reply(to, daemon_.identity()); });
+  CommitGate& g = supervisor_.gate();
+  if (op == "ping") g.deliver([this, to] { supervisor_.gate().reply(to, daemon_.identity()); });
   else if (op == "status") status(to);
   else if (op == "deploy") deploy(to, body);
   else if (op == "list") list(to, body);
@@ -87,11 +88,11 @@ void Operations::dispatch(const ClientInfo& client, const PendingReply& to, cons
     std::optional<int> interval;
     if (body.contains("intervalSeconds")) interval = static_cast<int>(optionalInt(body, "intervalSeconds", 30, 1, 86400));
     daemon_.restart(client, to, interval);
-  } else if (op == "metrics") s.deliver([this, to] { supervisor_.reply(to, {{"text", daemon_.renderMetrics()}}); });
+  } else if (op == "metrics") g.deliver([this, to] { supervisor_.gate().reply(to, {{"text", daemon_.renderMetrics()}}); });
   else if (op == "store-backup") storeBackup(client, to, body);
   else if (op == "store-check")
-    s.deliver([this, to, report = storeCheckReport(config_.paths.dataDir)] { supervisor_.reply(to, {{"report", report}}); });
-  else s.replyError(to, errc::unknown_op, "unknown op '" + op + "'");
+    g.deliver([this, to, report = storeCheckReport(config_.paths.dataDir)] { supervisor_.gate().reply(to, {{"report", report}}); });
+  else g.replyError(to, errc::unknown_op, "unknown op '" + op + "'");
 }
 
 void Operations::status(const PendingReply& to) {
@@ -107,9 +108,9 @@ void Operations::status(const PendingReply& to) {
   out["adopted"] = supervisor_.adopted();
   out["orphansReaped"] = supervisor_.counters().orphansReaped;
   out["clients"] = supervisor_.outbox().clients();
-  out["store"] = supervisor_.outage().toJson(monotonicMs());
+  out["store"] = supervisor_.gate().outage().toJson(monotonicMs());
   out["store"]["quarantined"] = supervisor_.store().quarantinedCount();
-  supervisor_.deliver([this, to, out] { supervisor_.reply(to, out); });
+  supervisor_.gate().deliver([this, to, out] { supervisor_.gate().reply(to, out); });
 }
 
 void Operations::list(const PendingReply& to, const json& body) {
@@ -131,34 +132,34 @@ void Operations::list(const PendingReply& to, const json& body) {
     if (line.size() > config_.maxReplyBytes) break;  // refused when sent: stop building it
   }
   line += "]}\n";
-  supervisor_.deliver([this, to, line = std::move(line)]() mutable { supervisor_.replyLine(to, std::move(line)); });
+  supervisor_.gate().deliver([this, to, line = std::move(line)]() mutable { supervisor_.gate().replyLine(to, std::move(line)); });
 }
 
 void Operations::inspect(const PendingReply& to, const json& body) {
   std::string name = requireString(body, "name");
   const ShipRecord* record = supervisor_.find(name);
-  if (record == nullptr) return supervisor_.replyError(to, errc::not_found, "no ship named '" + name + "'");
+  if (record == nullptr) return supervisor_.gate().replyError(to, errc::not_found, "no ship named '" + name + "'");
   std::vector<RunRecord> runs;
   supervisor_.flush();  // the history read below must include everything decided so far
   if (auto e = supervisor_.store().loadRuns(name, runs); !e.empty())
-    return supervisor_.replyError(to, errc::storage_failed, e);
+    return supervisor_.gate().replyError(to, errc::storage_failed, e);
   json history = json::array();
   for (const auto& run : runs) history.push_back(runRecordToJson(run));
   json ship = shipRecordToJson(*record);
   ship["history"] = std::move(history);
-  supervisor_.deliver([this, to, ship = std::move(ship)] { supervisor_.reply(to, {{"ship", ship}}); });
+  supervisor_.gate().deliver([this, to, ship = std::move(ship)] { supervisor_.gate().reply(to, {{"ship", ship}}); });
 }
 
 void Operations::deploy(const PendingReply& to, const json& body) {
   std::string name = requireString(body, "name");
-  if (auto e = validateShipName(name); !e.empty()) return supervisor_.replyError(to, errc::invalid_argument, e);
+  if (auto e = validateShipName(name); !e.empty()) return supervisor_.gate().replyError(to, errc::invalid_argument, e);
   ShipSpec spec;
   const ShipRecord* existing = supervisor_.find(name);
   bool hasShip = body.contains("ship") && !body["ship"].is_null();
   if (hasShip && optionalBool(body, "merge", false)) {
     // Flags given without a command override the last definition.
     if (existing == nullptr)
-      return supervisor_.replyError(to, errc::not_found,
+      return supervisor_.gate().replyError(to, errc::not_found,
                                     "ship '" + name + "' was never deployed; give a command or a ship file");
     json merged = shipSpecToJson(existing->spec);
     merged.erase("name");
@@ -172,13 +173,13 @@ void Operations::deploy(const PendingReply& to, const json& body) {
   } else if (existing != nullptr) {
     spec = existing->spec;
   } else {
-    return supervisor_.replyError(to, errc::not_found,
+    return supervisor_.gate().replyError(to, errc::not_found,
                                   "ship '" + name + "' was never deployed; give a command or a ship file");
   }
   spec.name = name;
-  if (auto e = validateShipSpec(spec); !e.empty()) return supervisor_.replyError(to, errc::invalid_argument, e);
+  if (auto e = validateShipSpec(spec); !e.empty()) return supervisor_.gate().replyError(to, errc::invalid_argument, e);
   if (!spec.user.empty() && geteuid() != 0)
-    return supervisor_.replyError(to, errc::invalid_argument, "user '" + spec.user + "' needs a daemon running as root");
+    return supervisor_.gate().replyError(to, errc::invalid_argument, "user '" + spec.user + "' needs a daemon running as root");
   supervisor_.deploy(to, spec, optionalBool(body, "replace", false));
 }
 
@@ -219,10 +220,10 @@ void Operations::events(const ClientInfo& client, const PendingReply& to) {
   // Counted now, so events decided before the reply goes out are built and
   // queued behind it, and the subscriber gets them.
   supervisor_.outbox().subscribing(client.id);
-  supervisor_.deliver([this, to] {
+  supervisor_.gate().deliver([this, to] {
     if (!supervisor_.outbox().isOpen(to.clientId)) return;
     supervisor_.outbox().subscribed(to.clientId);
-    supervisor_.reply(to, {{"subscribed", true}});
+    supervisor_.gate().reply(to, {{"subscribed", true}});
   });
 }
 
@@ -232,7 +233,7 @@ void Operations::storeBackup(const ClientInfo& client, const PendingReply& to, c
   std::string path = requireString(body, "path");
   std::string error;
   int fd = createBackupFile(path, client.uid, client.gid, error);
-  if (fd < 0) return supervisor_.replyError(to, errc::storage_failed, error);
+  if (fd < 0) return supervisor_.gate().replyError(to, errc::storage_failed, error);
   supervisor_.flush();  // everything decided so far, unless the store cannot commit
   auto started = std::chrono::steady_clock::now();
   error = supervisor_.store().backupTo(fd);
@@ -243,11 +244,11 @@ void Operations::storeBackup(const ClientInfo& client, const PendingReply& to, c
   if (!error.empty()) {
     removeBackupFile(path);
     log_.error("store backup to " + path + " failed: " + error);
-    return supervisor_.replyError(to, errc::storage_failed, error);
+    return supervisor_.gate().replyError(to, errc::storage_failed, error);
   }
   log_.info("store backed up to " + path + " (" + std::to_string(info.st_size) + " bytes, " + std::to_string(ms) + " ms)");
-  json out = {{"path", path}, {"bytes", info.st_size}, {"durationMs", ms}, {"uncommitted", supervisor_.uncommitted()}};
-  supervisor_.deliver([this, to, out] { supervisor_.reply(to, out); });
+  json out = {{"path", path}, {"bytes", info.st_size}, {"durationMs", ms}, {"uncommitted", supervisor_.gate().uncommitted()}};
+  supervisor_.gate().deliver([this, to, out] { supervisor_.gate().reply(to, out); });
 }
 
 }  // namespace keelan

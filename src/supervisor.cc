@@ -24,7 +24,10 @@ MachineNow machineNow() { return {nowIso(), wallClockMs()}; }
 }  // namespace
 
 Supervisor::Supervisor(uv_loop_t* loop, Logger& log, const DaemonConfig& config, SupervisorParts parts)
-    : loop_(loop), log_(log), config_(config), parts_(parts) {
+    : loop_(loop), log_(log), config_(config), parts_(parts),
+      gate_(parts.store, parts.outbox, log, config, [this] {
+        if (parts_.reaper.holdsUnreleased()) parts_.reaper.release();
+      }) {
   settings_.backoffFirstMs = config.backoffFirstMs;
   settings_.defaultOnExit = !config.defaultOnExit.empty();
   settings_.webhook = !config.webhookUrl.empty();
@@ -71,9 +74,9 @@ void Supervisor::run(ShipRecord& record, const ShipAction& action, std::string& 
   const std::string& name = record.spec.name;
   std::visit(Overloaded{
                  [&](const ship_action::Commit& c) {
-                   batch_.puts.emplace_back(name, c.recordText);
-                   if (c.run) batch_.runs.emplace_back(name, *c.run);
-                   publish(c.event, name, c.recordText);
+                   gate_.batch().puts.emplace_back(name, c.recordText);
+                   if (c.run) gate_.batch().runs.emplace_back(name, *c.run);
+                   gate_.publish(c.event, name, c.recordText);
                    committed = c.recordText;
                  },
                  [&](const ship_action::Spawn&) {
@@ -92,10 +95,10 @@ void Supervisor::run(ShipRecord& record, const ShipAction& action, std::string& 
                      }
                  },
                  [&](const ship_action::RunExitHook& h) {
-                   deliver([this, snapshot = h.snapshot] { parts_.hooks.run(snapshot); });
+                   gate_.deliver([this, snapshot = h.snapshot] { parts_.hooks.run(snapshot); });
                  },
                  [&](const ship_action::NotifyFailure& n) {
-                   deliver([this, snapshot = n.snapshot] { parts_.notifier.notify(snapshot); });
+                   gate_.deliver([this, snapshot = n.snapshot] { parts_.notifier.notify(snapshot); });
                  },
                  [&](const ship_action::Stopped&) { stopped = true; },
                  [&](const ship_action::Unwatch&) { parts_.watcher.unwatch(name); },
@@ -116,77 +119,6 @@ void Supervisor::run(ShipRecord& record, const ShipAction& action, std::string& 
              action);
 }
 
-// ---------------------------------------------------------------- telling
-
-// Everything a client may learn waits until the batch it depends on is
-// committed; with nothing pending it goes out at once.
-void Supervisor::deliver(std::function<void()> notice) {
-  if ((batch_.empty() && notices_.empty()) || replyAtOnce_) {
-    notice();
-    return;
-  }
-  notices_.push_back(std::move(notice));
-}
-
-void Supervisor::flush() {
-  if (!batch_.empty()) {
-    if (!outage_.retryDue(monotonicMs())) return;
-    auto started = std::chrono::steady_clock::now();
-    std::string error = parts_.store.commit(batch_);
-    auto done = std::chrono::steady_clock::now();
-    commitDuration_.observe(std::chrono::duration<double>(done - started).count());
-    if (!error.empty()) {
-      // Keep the batch and its notices; retried about once a second.
-      if (auto line = outage_.failed(error, monotonicMs(), nowIso()); !line.empty()) log_.error(line);
-      return;
-    }
-    if (auto line = outage_.recovered(monotonicMs()); !line.empty()) log_.info(line);
-    batch_.clear();
-    for (auto seen : exitSeen_) exitToCommit_.observe(std::chrono::duration<double>(done - seen).count());
-    exitSeen_.clear();
-  }
-  if (parts_.reaper.holdsUnreleased()) parts_.reaper.release();
-  auto notices = std::move(notices_);
-  notices_.clear();
-  for (auto& notice : notices) notice();
-}
-
-void Supervisor::reply(const PendingReply& to, json response) {
-  response["id"] = to.requestId;
-  if (!response.contains("ok")) response["ok"] = true;
-  try {
-    replyLine(to, encodeLine(response));
-  } catch (const std::bad_alloc&) {
-    parts_.outbox.sendLine(to.clientId, encodeLine(errorResponse(to.requestId, {errc::out_of_memory,
-                                                                               "out of memory building the reply"})));
-  }
-}
-
-void Supervisor::replyLine(const PendingReply& to, std::string line) {
-  if (line.size() > config_.maxReplyBytes)
-    line = encodeLine(errorResponse(to.requestId, {errc::reply_too_large, "the reply would exceed " +
-                                                                              std::to_string(config_.maxReplyBytes) +
-                                                                              " bytes"}));
-  parts_.outbox.sendLine(to.clientId, std::move(line));
-}
-
-// Every reply, errors included, waits behind what was decided before it,
-// so replies on one connection keep their order.
-void Supervisor::replyError(const PendingReply& to, const char* code, const std::string& message) {
-  deliver([this, to, line = encodeLine(errorResponse(to.requestId, {code, message}))]() mutable {
-    parts_.outbox.sendLine(to.clientId, std::move(line));
-  });
-}
-
-void Supervisor::publish(const std::string& event, const std::string& name, const std::string& recordText) {
-  if (parts_.outbox.subscribers() == 0) return;  // nobody to tell: build nothing
-  // Keys in the order a json object would dump them.
-  std::string line = "{\"at\":" + json(nowIso()).dump() + ",\"event\":" + json(event).dump() +
-                     ",\"record\":" + recordText + ",\"ship\":" +
-                     json(name).dump(-1, ' ', false, json::error_handler_t::replace) + "}\n";
-  deliver([this, line = std::move(line)] { parts_.outbox.broadcast(line); });
-}
-
 // ---------------------------------------------------------------- exits
 
 void Supervisor::childExited(pid_t pid, const ExitStatus& exit, std::chrono::steady_clock::time_point seen) {
@@ -197,7 +129,7 @@ void Supervisor::childExited(pid_t pid, const ExitStatus& exit, std::chrono::ste
   ShipRecord* record = findMutable(name);
   if (record == nullptr || record->pid != pid || record->status != ShipStatus::running) return;
   stepShip(*record, ship_event::Exited{exit, "waitpid", ""});
-  exitSeen_.push_back(seen);
+  gate_.exitSeen(seen);
 }
 
 void Supervisor::strangerExited(pid_t pid, const ExitStatus& exit) {
@@ -234,7 +166,7 @@ void Supervisor::deploy(const PendingReply& to, const ShipSpec& spec, bool repla
   const ShipRecord* existing = find(spec.name);
   if (existing != nullptr && existing->status == ShipStatus::running) {
     if (!replace)
-      return replyError(to, errc::already_running,
+      return gate_.replyError(to, errc::already_running,
                         "ship '" + spec.name + "' is already running (pid " + std::to_string(existing->pid) +
                             "); use --replace");
     auto request = std::make_unique<StopRequest>();
@@ -250,15 +182,11 @@ void Supervisor::deploy(const PendingReply& to, const ShipSpec& spec, bool repla
 }
 
 void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
-  if (outage_.active()) {  // e.g. deploy --replace whose stop ended during an outage
-    if (to.clientId != 0)
-      parts_.outbox.sendLine(to.clientId, encodeLine(errorResponse(to.requestId, {errc::store_unavailable,
-                                                                                   outage_.message()})));
-    return;
-  }
+  if (gate_.outage().active())  // e.g. deploy --replace whose stop ended during an outage
+    return gate_.refuseNow(to, errc::store_unavailable, gate_.outage().message());
   ShipRecord& record = ships_.try_emplace(spec.name).first->second;
   if (record.status == ShipStatus::running)
-    return replyError(to, errc::already_running, "ship '" + spec.name + "' is already running");
+    return gate_.replyError(to, errc::already_running, "ship '" + spec.name + "' is already running");
   bool automatic = to.clientId == 0;
   stepShip(record, ship_event::DeployRequested{automatic});
   record.spec = spec;
@@ -267,7 +195,7 @@ void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
   SpawnResult child = parts_.spawner.spawnShip(spec);
   if (!child.error.empty()) {
     stepShip(record, ship_event::SpawnFailed{child.error, automatic});
-    deliver([this, to, error = child.error] { replyError(to, errc::spawn_failed, error); });
+    gate_.deliver([this, to, error = child.error] { gate_.replyError(to, errc::spawn_failed, error); });
     return;
   }
   uint64_t startTime = 0;
@@ -280,7 +208,7 @@ void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
   shipOfPid_[child.pid] = spec.name;
   sessionOwner_[child.pid] = spec.name;
   log_.info("ship " + spec.name + " deployed pid=" + std::to_string(child.pid));
-  deliver([this, to, line = "{\"id\":" + to.requestId.dump(-1, ' ', false, json::error_handler_t::replace) +
+  gate_.deliver([this, to, line = "{\"id\":" + to.requestId.dump(-1, ' ', false, json::error_handler_t::replace) +
                             ",\"ok\":true,\"ship\":" + text + "}\n"]() mutable {
     parts_.outbox.sendLine(to.clientId, std::move(line));
   });
@@ -306,7 +234,7 @@ void Supervisor::armBackoffTimer() {
 }
 
 void Supervisor::restartDue() {
-  if (outage_.active()) {  // nothing is spawned that could not be recorded
+  if (gate_.outage().active()) {  // nothing is spawned that could not be recorded
     uv_timer_start(backoffTimer_.get(), [](uv_timer_t* h) { static_cast<Supervisor*>(h->data)->restartDue(); },
                    StoreOutage::kRetryMs, 0);
     return;

@@ -16,7 +16,7 @@ Supervisor::~Supervisor() = default;
 
 void Supervisor::stop(const PendingReply& to, const std::vector<std::string>& names, int signal, int64_t timeoutMs) {
   for (const auto& name : names)
-    if (find(name) == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+    if (find(name) == nullptr) return gate_.replyError(to, errc::not_found, "no ship named '" + name + "'");
   for (const auto& name : names)
     if (refuseConflicting(to, name, ShipOp::stop)) return;
   auto request = std::make_unique<StopRequest>();
@@ -33,10 +33,10 @@ void Supervisor::stop(const PendingReply& to, const std::vector<std::string>& na
 
 void Supervisor::remove(const PendingReply& to, const std::string& name, bool force, int64_t timeoutMs) {
   ShipRecord* record = findMutable(name);
-  if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  if (record == nullptr) return gate_.replyError(to, errc::not_found, "no ship named '" + name + "'");
   if (refuseConflicting(to, name, ShipOp::remove)) return;
   if (record->status == ShipStatus::running && !force)
-    return replyError(to, errc::already_running, "ship '" + name + "' is running; stop it first or use --force");
+    return gate_.replyError(to, errc::already_running, "ship '" + name + "' is running; stop it first or use --force");
   if (record->status == ShipStatus::backoff) stepShip(*record, ship_event::StopRequested{});
   auto request = std::make_unique<StopRequest>();
   request->reply = to;
@@ -49,11 +49,11 @@ void Supervisor::remove(const PendingReply& to, const std::string& name, bool fo
 
 void Supervisor::wait(const PendingReply& to, const std::string& name) {
   const ShipRecord* record = find(name);
-  if (record == nullptr) return replyError(to, errc::not_found, "no ship named '" + name + "'");
+  if (record == nullptr) return gate_.replyError(to, errc::not_found, "no ship named '" + name + "'");
   // A ship in backoff has not stopped for good: wait on.
   if (record->status != ShipStatus::running && record->status != ShipStatus::backoff) {
     json ship = shipRecordToJson(*record);
-    deliver([this, to, ship] { reply(to, {{"ship", ship}}); });
+    gate_.deliver([this, to, ship] { gate_.reply(to, {{"ship", ship}}); });
     return;
   }
   waiters_.emplace(name, to);
@@ -63,7 +63,7 @@ bool Supervisor::refuseConflicting(const PendingReply& to, const std::string& na
   for (const auto& stop : stops_) {
     if (stop->remaining.count(name) == 0) continue;
     if (const char* why = shipOpConflict(stop->kind, incoming)) {
-      replyError(to, errc::conflict, std::string("cannot ") + shipOpName(incoming) + " ship '" + name + "': " + why +
+      gate_.replyError(to, errc::conflict, std::string("cannot ") + shipOpName(incoming) + " ship '" + name + "': " + why +
                                           "; try again when it is done");
       return true;
     }
@@ -118,7 +118,7 @@ void Supervisor::onStopped(const std::string& name) {
     waiters_.erase(range.first, range.second);
     if (const ShipRecord* record = find(name)) {
       json ship = shipRecordToJson(*record);
-      for (const auto& to : done) deliver([this, to, ship] { reply(to, {{"ship", ship}}); });
+      for (const auto& to : done) gate_.deliver([this, to, ship] { gate_.reply(to, {{"ship", ship}}); });
     }
   }
   for (auto it = stops_.begin(); it != stops_.end();) {
@@ -148,11 +148,11 @@ void Supervisor::finishStop(StopRequest& stop) {
     if (stop.removeAfter) {
       forgetShip(n);
       json event = {{"event", "removed"}, {"ship", n}, {"at", nowIso()}, {"record", ships.back()}};
-      deliver([this, line = encodeLine(event)] { parts_.outbox.broadcast(line); });
+      gate_.deliver([this, line = encodeLine(event)] { parts_.outbox.broadcast(line); });
     }
   }
   PendingReply to = stop.reply;
-  deliver([this, to, ships = std::move(ships)] { reply(to, {{"ships", ships}}); });
+  gate_.deliver([this, to, ships = std::move(ships)] { gate_.reply(to, {{"ships", ships}}); });
 }
 
 void Supervisor::forgetShip(const std::string& name) {
@@ -166,15 +166,15 @@ void Supervisor::forgetShip(const std::string& name) {
     sessionOwner_.erase(owned);
   ships_.erase(name);
   logLimited_.erase(name);
-  batch_.remove(name);
+  gate_.batch().remove(name);
   log_.info("ship " + name + " removed");
 }
 
 void Supervisor::shutDown() {
   shuttingDown_ = true;
-  for (auto& [name, to] : waiters_) replyError(to, errc::shutting_down, "the daemon is shutting down");
+  for (auto& [name, to] : waiters_) gate_.replyError(to, errc::shutting_down, "the daemon is shutting down");
   waiters_.clear();
-  for (auto& stop : stops_) replyError(stop->reply, errc::shutting_down, "the daemon is shutting down");
+  for (auto& stop : stops_) gate_.replyError(stop->reply, errc::shutting_down, "the daemon is shutting down");
   stops_.clear();
   backoffTimer_.reset();
 }

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "keelan/commit_gate.h"
 #include "keelan/config.h"
 #include "keelan/exit_hooks.h"
 #include "keelan/failure_notifier.h"
@@ -35,12 +36,6 @@
 #include "keelan/watcher.h"
 
 namespace keelan {
-
-// Where a reply goes: a client and its request's id. Client 0: nobody.
-struct PendingReply {
-  uint64_t clientId = 0;
-  nlohmann::json requestId;
-};
 
 struct Counters {
   uint64_t spawns = 0, spawnFailures = 0, restarts = 0, orphansReaped = 0;
@@ -70,18 +65,10 @@ class Supervisor : public ReaperListener, public WatcherListener {
   // adopted, or ended while we were away. Backoff timers are armed.
   void recover(const std::string& bootId, pid_t self);
 
-  // ---- telling: replies and events wait for the commit before them
-  void deliver(std::function<void()> notice);
-  void flush();
-  bool uncommitted() const { return !batch_.empty(); }
-  void reply(const PendingReply& to, nlohmann::json response);
-  // Sends a reply composed as text, or `reply_too_large` instead.
-  void replyLine(const PendingReply& to, std::string line);
-  void replyError(const PendingReply& to, const char* code, const std::string& message);
-  // While set (a read served during an outage) replies go out at once.
-  void setReplyAtOnce(bool on) { replyAtOnce_ = on; }
-  StoreOutage& outage() { return outage_; }
-  const StoreOutage& outage() const { return outage_; }
+  // Replies and events wait here for the commit before them.
+  CommitGate& gate() { return gate_; }
+  const CommitGate& gate() const { return gate_; }
+  void flush() { gate_.flush(); }
   RecordStore& store() { return parts_.store; }
   Outbox& outbox() { return parts_.outbox; }
 
@@ -91,8 +78,6 @@ class Supervisor : public ReaperListener, public WatcherListener {
   nlohmann::json countsByStatus() const;
   size_t adopted() const { return parts_.watcher.size(); }
   const Counters& counters() const { return counters_; }
-  const Histogram& exitToCommit() const { return exitToCommit_; }
-  const Histogram& commitDuration() const { return commitDuration_; }
 
   // ---- operations (validated by the caller)
   void deploy(const PendingReply& to, const ShipSpec& spec, bool replace);
@@ -125,7 +110,6 @@ class Supervisor : public ReaperListener, public WatcherListener {
   // last record committed by it ("" if none or refused).
   std::string stepShip(ShipRecord& record, const ShipEvent& event);
   void run(ShipRecord& record, const ShipAction& action, std::string& committed, bool& stopped);
-  void publish(const std::string& event, const std::string& name, const std::string& recordText);
   void spawn(const PendingReply& to, const ShipSpec& spec);
   void stopShips(std::unique_ptr<StopRequest> request, int signal, int64_t timeoutMs);
   void onStopped(const std::string& name);
@@ -154,11 +138,7 @@ class Supervisor : public ReaperListener, public WatcherListener {
   std::set<std::string> logLimited_;
   std::set<std::string> rotationErrorsLogged_;
 
-  StoreBatch batch_;
-  std::vector<std::function<void()>> notices_;
-  StoreOutage outage_;
-  std::vector<std::chrono::steady_clock::time_point> exitSeen_;
-  Histogram exitToCommit_, commitDuration_;
+  CommitGate gate_;
   Counters counters_;
 
   // Ships in backoff, by when their restart is due (wall-clock ms); one
@@ -167,7 +147,6 @@ class Supervisor : public ReaperListener, public WatcherListener {
   UvHandle<uv_timer_t> backoffTimer_;
   std::multimap<std::string, PendingReply> waiters_;
   std::vector<std::unique_ptr<StopRequest>> stops_;
-  bool replyAtOnce_ = false;
   bool shuttingDown_ = false;
 };
 
