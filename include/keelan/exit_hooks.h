@@ -19,7 +19,7 @@ namespace keelan {
 
 class ExitHooks {
  public:
-  ExitHooks(Spawner& spawner, Logger& log, const DaemonConfig& config)
+  ExitHooks(ProcessStarter& spawner, Logger& log, const DaemonConfig& config)
       : spawner_(spawner), log_(log), config_(config) {}
 
   // The ship's own hook, else the daemon's --on-exit; none: nothing.
@@ -30,7 +30,7 @@ class ExitHooks {
 
  private:
   static constexpr int64_t kTimeoutMs = 30000;
-  Spawner& spawner_;
+  ProcessStarter& spawner_;
   Logger& log_;
   const DaemonConfig& config_;
   // pid -> (ship, deadline in monotonic ms; 0 once killed)

@@ -33,7 +33,17 @@ class ReaperListener {
 
 ExitStatus exitFromSiginfo(const siginfo_t& info);
 
-class Reaper {
+// What the supervisor needs of a reaper (a fake in tests).
+class ChildTracker {
+ public:
+  virtual ~ChildTracker() = default;
+  virtual void track(pid_t pid, UniqueFd pidfd) = 0;
+  virtual void untrack(pid_t pid) = 0;
+  virtual bool holdsUnreleased() const = 0;
+  virtual void release() = 0;
+};
+
+class Reaper : public ChildTracker {
  public:
   explicit Reaper(ReaperListener& listener) : listener_(listener) {}
   Reaper(const Reaper&) = delete;
@@ -47,15 +57,15 @@ class Reaper {
 
   // A child we parent; `pidfd` one open on it, or none (then it is found
   // by the walk). Race-free: an unreaped child's PID cannot be reused.
-  void track(pid_t pid, UniqueFd pidfd);
-  void untrack(pid_t pid);
+  void track(pid_t pid, UniqueFd pidfd) override;
+  void untrack(pid_t pid) override;
   // Reads every readable pidfd (no walk).
   void collect();
   // collect(), then waitid(P_ALL) over every child.
   void walk();
   // Reaps the zombies whose exits the listener has now made durable.
-  void release();
-  bool holdsUnreleased() const { return !unreleased_.empty(); }
+  void release() override;
+  bool holdsUnreleased() const override { return !unreleased_.empty(); }
 
  private:
   void exited(pid_t pid, const siginfo_t& info);

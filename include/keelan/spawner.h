@@ -35,7 +35,15 @@ struct SpawnResult {
   std::string error;  // empty on success
 };
 
-class Spawner {
+// What the supervisor and the hooks need of a spawner (a fake in tests).
+class ProcessStarter {
+ public:
+  virtual ~ProcessStarter() = default;
+  virtual SpawnResult spawnShip(const ShipSpec& spec) = 0;
+  virtual SpawnResult spawn(const ProcessSpec& process) = 0;
+};
+
+class Spawner : public ProcessStarter {
  public:
   Spawner(uv_loop_t* loop, const DaemonConfig& config, PidfdBudget& pidfds);
   Spawner(const Spawner&) = delete;
@@ -43,8 +51,8 @@ class Spawner {
 
   // The ship's logs are opened (appending, never through a symlink), then
   // its command runs, through the chroot helper when it has a root or user.
-  SpawnResult spawnShip(const ShipSpec& spec);
-  SpawnResult spawn(const ProcessSpec& process);
+  SpawnResult spawnShip(const ShipSpec& spec) override;
+  SpawnResult spawn(const ProcessSpec& process) override;
   // What runs as the chroot helper, for the start-up log line.
   std::string helperDescription() const;
 

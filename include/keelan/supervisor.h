@@ -45,9 +45,9 @@ struct Counters {
 // The parts a supervisor drives; the daemon owns them.
 struct SupervisorParts {
   RecordStore& store;
-  Spawner& spawner;
-  Reaper& reaper;
-  Watcher& watcher;
+  ProcessStarter& spawner;
+  ChildTracker& reaper;
+  AdoptedShips& watcher;
   ExitHooks& hooks;
   FailureNotifier& notifier;
   Outbox& outbox;

@@ -36,10 +36,21 @@ class WatcherListener {
 // The polling check, on its own for tests: kill(pid, 0), then /proc.
 Liveness pollLiveness(pid_t pid, uint64_t startTime, bool& procUnreadable);
 
-class Watcher {
+// What the supervisor needs of a watcher (a fake in tests).
+class AdoptedShips {
+ public:
+  virtual ~AdoptedShips() = default;
+  virtual void watch(const std::string& name, pid_t pid, uint64_t startTime, UniqueFd pidfd) = 0;
+  virtual void unwatch(const std::string& name) = 0;
+  // nullopt: not watched through a pidfd (signal by PID instead).
+  virtual std::optional<bool> signal(const std::string& name, int signal) const = 0;
+  virtual size_t size() const = 0;
+};
+
+class Watcher : public AdoptedShips {
  public:
   Watcher(WatcherListener& listener, Logger& log);
-  ~Watcher();
+  ~Watcher() override;
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
 
@@ -48,11 +59,10 @@ class Watcher {
   void stop();
 
   // `pidfd`: opened on the ship before its identity was checked, or none.
-  void watch(const std::string& name, pid_t pid, uint64_t startTime, UniqueFd pidfd);
-  void unwatch(const std::string& name);
-  // nullopt: not watched through a pidfd (signal by PID instead).
-  std::optional<bool> signal(const std::string& name, int signal) const;
-  size_t size() const { return watches_.size(); }
+  void watch(const std::string& name, pid_t pid, uint64_t startTime, UniqueFd pidfd) override;
+  void unwatch(const std::string& name) override;
+  std::optional<bool> signal(const std::string& name, int signal) const override;
+  size_t size() const override { return watches_.size(); }
   double lastPollSeconds() const { return lastPollSeconds_; }
 
   struct Watch;
