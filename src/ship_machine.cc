@@ -2,124 +2,206 @@
 
 #include "keelan/time_util.h"
 
+#include <utility>
+
 namespace keelan {
 
 namespace {
-using namespace ship_action;
 
-void commit(StepResult& r, const ShipRecord& record, const Transition& t) {
-  r.actions.push_back(Commit{t.event, shipRecordText(record), t.finishedRun});
-}
-bool isFailure(const Transition& t, const ShipRecord& record) {
-  return t.event == "failed" || (t.event == "stopped" && record.exit.known() && !record.exit.success());
-}
-StepResult refused(const std::string& reason) {
-  StepResult r;
-  r.refusal = reason;
-  return r;
-}
-// After an exit or failed restart nobody asked for: back off, or stop for good.
-void afterEnd(StepResult& r, ShipRecord& record, int64_t runMs, const MachineNow& now, const MachineSettings& settings) {
-  const std::string& name = record.spec.name;
-  bool requested = record.stopRequested;
-  record.stopRequested = false;
-  if (!requested && record.spec.restart.mode != RestartPolicy::Mode::no) {
-    RestartDecision d = decideRestart(record.spec.restart, record.exit, record.restartStreak, runMs, settings.backoffFirstMs);
-    if (d.restart) {
-      Transition t = onBackoff(record, now.wallMs + d.delayMs, d.streak);
-      commit(r, record, t);
-      r.actions.push_back(Log{Log::Level::info, "ship " + name + " restarts in " + std::to_string(d.delayMs) +
-                                                    " ms (attempt " + std::to_string(d.streak) + ")"});
-      r.actions.push_back(ScheduleBackoff{record.nextAttemptMs});
-      return;
-    }
-    if (record.restartStreak > 0)
-      r.actions.push_back(Log{Log::Level::warn, "ship " + name + " gave up after " +
-                                                    std::to_string(record.restartStreak) + " restarts in a row"});
+using Level = ship_action::Log::Level;
+
+const char* eventName(const ship_event::DeployRequested&) { return "deploy_requested"; }
+const char* eventName(const ship_event::Spawned&) { return "spawned"; }
+const char* eventName(const ship_event::SpawnFailed&) { return "spawn_failed"; }
+const char* eventName(const ship_event::Exited&) { return "exited"; }
+const char* eventName(const ship_event::Adopted&) { return "adopted"; }
+const char* eventName(const ship_event::StopRequested&) { return "stop_requested"; }
+const char* eventName(const ship_event::RestartDue&) { return "restart_due"; }
+const char* eventName(const ship_event::Checked&) { return "checked"; }
+
+// One step: the record, the world, and the actions gathered so far. Each
+// event has its handler; the state switches live in the transitions of
+// ship.h, which leave the record alone when they refuse.
+class Stepper {
+ public:
+  Stepper(ShipRecord& record, const MachineNow& now, const MachineSettings& settings)
+      : record_(record), now_(now), settings_(settings) {}
+
+  StepResult take() && { return std::move(result_); }
+
+  void operator()(const ship_event::DeployRequested& event);
+  void operator()(const ship_event::Spawned& event);
+  void operator()(const ship_event::SpawnFailed& event);
+  void operator()(const ship_event::Exited& event);
+  void operator()(const ship_event::Adopted& event);
+  void operator()(const ship_event::StopRequested& event);
+  void operator()(const ship_event::RestartDue& event);
+  void operator()(const ship_event::Checked& event);
+
+ private:
+  const std::string& name() const { return record_.spec.name; }
+  void accept() { result_.accepted = true; }
+  void refuse(const std::string& reason) {
+    result_.accepted = false;
+    result_.refusal = reason;
+    result_.actions.clear();
   }
-  r.actions.push_back(Stopped{});
+  void refuseEvent(const char* event) {
+    refuse("ship " + name() + ": event '" + event + "' is impossible in state " + statusName(record_.status));
+  }
+  void act(ShipAction action) { result_.actions.push_back(std::move(action)); }
+  void log(Level level, std::string text) { act(ship_action::Log{level, std::move(text)}); }
+  bool commit(const Transition& transition);
+  bool restartByPolicy(int64_t runMs);
+
+  ShipRecord& record_;
+  const MachineNow& now_;
+  const MachineSettings& settings_;
+  StepResult result_;
+};
+
+// What the daemon's apply() did with a transition: the record goes to the
+// batch and its event is published after the commit; a failure is posted.
+bool Stepper::commit(const Transition& transition) {
+  if (!transition.accepted) {
+    // The first transition of a step decides whether the step is accepted;
+    // a later refusal cannot happen with the states that lead to it.
+    if (!result_.accepted) refuse(transition.reason);
+    else log(Level::warn, transition.reason);
+    return false;
+  }
+  accept();
+  act(ship_action::Commit{transition.event, shipRecordText(record_), transition.finishedRun});
+  bool failure = transition.event == "failed" ||
+                 (transition.event == "stopped" && record_.exit.known() && !record_.exit.success());
+  if (failure && settings_.webhook) act(ship_action::NotifyFailure{record_});
+  return true;
 }
+
+// After an exit (or a failed automatic restart) that nobody asked for: back
+// off and restart, as the ship's policy says. Returns whether a restart is
+// pending.
+bool Stepper::restartByPolicy(int64_t runMs) {
+  if (record_.stopRequested) {
+    record_.stopRequested = false;
+    return false;
+  }
+  if (record_.spec.restart.mode == RestartPolicy::Mode::no) return false;
+  RestartDecision decision =
+      decideRestart(record_.spec.restart, record_.exit, record_.restartStreak, runMs, settings_.backoffFirstMs);
+  if (!decision.restart) {
+    if (record_.restartStreak > 0)
+      log(Level::warn,
+          "ship " + name() + " gave up after " + std::to_string(record_.restartStreak) + " restarts in a row");
+    return false;
+  }
+  int64_t atMs = now_.wallMs + decision.delayMs;
+  if (!commit(onBackoff(record_, atMs, decision.streak))) return false;
+  log(Level::info, "ship " + name() + " restarts in " + std::to_string(decision.delayMs) + " ms (attempt " +
+                       std::to_string(decision.streak) + ")");
+  act(ship_action::ScheduleBackoff{atMs});
+  return true;
+}
+
+// The caller spawns after this step; only a deploy by hand ends a backoff
+// (and its streak) here, a restart by policy spawns from the backoff.
+void Stepper::operator()(const ship_event::DeployRequested& event) {
+  if (record_.status == ShipStatus::running) return refuseEvent(eventName(event));
+  accept();
+  if (record_.status == ShipStatus::backoff && !event.automatic) {
+    act(ship_action::CancelBackoff{});
+    record_.restartStreak = 0;
+  }
+  record_.stopRequested = false;
+}
+
+void Stepper::operator()(const ship_event::Spawned& event) {
+  if (!commit(onSpawned(record_, event.pid, event.startTime, event.bootId, now_.iso))) return;
+  act(ship_action::CountSpawn{false});
+  log(Level::info, "ship " + name() + " deployed pid=" + std::to_string(event.pid));
+}
+
+// No Stopped here, as in today's daemon: a failed spawn completes no wait.
+void Stepper::operator()(const ship_event::SpawnFailed& event) {
+  if (!commit(onSpawnFailed(record_, event.error, now_.iso))) return;
+  act(ship_action::CountSpawn{true});
+  log(Level::warn, "ship " + name() + " failed to spawn: " + event.error);
+  if (event.automatic) restartByPolicy(0);
+}
+
+void Stepper::operator()(const ship_event::Exited& event) {
+  std::string reason = event.reason.empty() && record_.stopRequested ? "stopped by request" : event.reason;
+  if (!commit(onExited(record_, event.exit, event.source, reason, now_.iso))) return;
+  act(ship_action::CountExit{event.exit});
+  // The reason as the event gave it: a stop by request is not spelled out.
+  log(Level::info, "ship " + name() + " pid=" + std::to_string(record_.pid) + " stopped: " + event.exit.describe() +
+                       (event.reason.empty() ? "" : " (" + event.reason + ")"));
+  act(ship_action::Unwatch{});
+  if (!record_.spec.onExit.empty() || settings_.defaultOnExit) act(ship_action::RunExitHook{record_});
+  int64_t started = parseIsoTime(record_.startedAt);
+  int64_t runMs = started < 0 ? 0 : now_.wallMs - started;
+  if (restartByPolicy(runMs)) return;
+  act(ship_action::Stopped{});
+}
+
+void Stepper::operator()(const ship_event::Adopted& event) {
+  if (!commit(onAdopted(record_, now_.iso))) return;
+  if (!event.zombie) log(Level::info, "adopted ship " + name() + " pid=" + std::to_string(record_.pid));
+}
+
+// A running ship is signalled by the caller; what is recorded here is that
+// its coming exit was asked for. A stop of a ship that is not running and
+// not backing off has nothing to do.
+void Stepper::operator()(const ship_event::StopRequested& event) {
+  switch (record_.status) {
+    case ShipStatus::running:
+      accept();
+      record_.stopRequested = true;
+      return;
+    case ShipStatus::backoff:
+      act(ship_action::CancelBackoff{});
+      if (!commit(onRestartCancelled(record_, now_.iso))) return;
+      log(Level::info, "ship " + name() + ": pending restart cancelled");
+      act(ship_action::Stopped{});
+      return;
+    case ShipStatus::stopped:
+    case ShipStatus::failed:
+    case ShipStatus::lost:
+      accept();
+      return;
+  }
+  refuseEvent(eventName(event));
+}
+
+// The restart is counted in the record now; it reaches the store with the
+// record the spawn (or its failure) commits.
+void Stepper::operator()(const ship_event::RestartDue& event) {
+  if (record_.status != ShipStatus::backoff) return refuseEvent(eventName(event));
+  accept();
+  record_.restarts += 1;
+  act(ship_action::CountRestart{});
+  log(Level::info, "restarting ship " + name() + " (restart " + std::to_string(record_.restarts) + ")");
+  act(ship_action::Spawn{});
+}
+
+// Written to the record but not committed: a check that finds nothing new
+// costs no write; the time goes out with the next commit.
+void Stepper::operator()(const ship_event::Checked& event) {
+  if (record_.status != ShipStatus::running) return refuseEvent(eventName(event));
+  accept();
+  record_.lastCheckedAt = now_.iso;
+}
+
 }  // namespace
 
 StepResult step(ShipRecord& record, const ShipEvent& event, const MachineNow& now, const MachineSettings& settings) {
-  StepResult r;
-  r.accepted = true;
-  const std::string& name = record.spec.name;
-  if (auto* e = std::get_if<ship_event::DeployRequested>(&event)) {
-    if (record.status == ShipStatus::running) return refused("ship " + name + ": event 'deploy' is impossible in state running");
-    if (record.status == ShipStatus::backoff && !e->automatic) {
-      r.actions.push_back(CancelBackoff{});
-      record.restartStreak = 0;
-    }
-    record.stopRequested = false;
-    return r;
-  }
-  if (auto* e = std::get_if<ship_event::Spawned>(&event)) {
-    Transition t = onSpawned(record, e->pid, e->startTime, e->bootId, now.iso);
-    if (!t.accepted) return refused(t.reason);
-    commit(r, record, t);
-    r.actions.push_back(CountSpawn{false});
-    return r;
-  }
-  if (auto* e = std::get_if<ship_event::SpawnFailed>(&event)) {
-    Transition t = onSpawnFailed(record, e->error, now.iso);
-    if (!t.accepted) return refused(t.reason);
-    commit(r, record, t);
-    if (settings.webhook) r.actions.push_back(NotifyFailure{record});
-    r.actions.push_back(CountSpawn{true});
-    r.actions.push_back(Log{Log::Level::warn, "ship " + name + " failed to spawn: " + e->error});
-    if (e->automatic) afterEnd(r, record, 0, now, settings);
-    return r;
-  }
-  if (auto* e = std::get_if<ship_event::Exited>(&event)) {
-    std::string reason = e->reason.empty() && record.stopRequested ? "stopped by request" : e->reason;
-    Transition t = onExited(record, e->exit, e->source, reason, now.iso);
-    if (!t.accepted) return refused(t.reason);
-    commit(r, record, t);
-    if (settings.webhook && isFailure(t, record)) r.actions.push_back(NotifyFailure{record});
-    r.actions.push_back(CountExit{e->exit});
-    r.actions.push_back(Log{Log::Level::info, "ship " + name + " pid=" + std::to_string(record.pid) + " stopped: " +
-                                                  e->exit.describe() + (reason.empty() ? "" : " (" + reason + ")")});
-    r.actions.push_back(Unwatch{});
-    if (!record.spec.onExit.empty() || settings.defaultOnExit) r.actions.push_back(RunExitHook{record});
-    int64_t started = parseIsoTime(record.startedAt);
-    afterEnd(r, record, started < 0 ? 0 : now.wallMs - started, now, settings);
-    return r;
-  }
-  if (std::holds_alternative<ship_event::Adopted>(event)) {
-    Transition t = onAdopted(record, now.iso);
-    if (!t.accepted) return refused(t.reason);
-    commit(r, record, t);
-    return r;
-  }
-  if (std::holds_alternative<ship_event::StopRequested>(event)) {
-    if (record.status == ShipStatus::running) {
-      record.stopRequested = true;
-      return r;
-    }
-    Transition t = onRestartCancelled(record, now.iso);
-    if (!t.accepted) return refused(t.reason);
-    r.actions.push_back(CancelBackoff{});
-    commit(r, record, t);
-    r.actions.push_back(Log{Log::Level::info, "ship " + name + ": pending restart cancelled"});
-    r.actions.push_back(Stopped{});
-    return r;
-  }
-  if (std::holds_alternative<ship_event::RestartDue>(event)) {
-    if (record.status != ShipStatus::backoff) return refused("ship " + name + ": no restart is pending");
-    record.restarts += 1;
-    r.actions.push_back(CountRestart{});
-    r.actions.push_back(Log{Log::Level::info, "restarting ship " + name + " (restart " + std::to_string(record.restarts) + ")"});
-    r.actions.push_back(Spawn{});
-    return r;
-  }
-  record.lastCheckedAt = now.iso;  // Checked
-  return r;
+  Stepper stepper(record, now, settings);
+  std::visit(stepper, event);
+  return std::move(stepper).take();
 }
 
 const char* shipEventName(const ShipEvent& event) {
-  static const char* const names[] = {"deploy", "spawned", "spawn_failed", "exited", "adopted", "stop", "restart_due", "checked"};
-  return names[event.index()];
+  return std::visit([](const auto& alternative) { return eventName(alternative); }, event);
 }
 
 }  // namespace keelan

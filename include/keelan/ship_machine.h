@@ -33,7 +33,9 @@ struct MachineSettings {
 };
 
 namespace ship_event {
-// A deploy (by hand or a restart) is about to spawn the ship with its spec.
+// A deploy (by hand or a restart) is about to spawn the ship with its spec
+// (the caller sets record.spec, steps this, then spawns: no Spawn action).
+// Refused on a running ship (the deploy is answered already_running).
 struct DeployRequested {
   bool automatic = false;  // a restart by policy, not a client's deploy
 };
@@ -53,13 +55,17 @@ struct Exited {
   std::string reason;
 };
 // A running ship found alive (or a zombie we do not parent) at start-up.
-struct Adopted {};
+struct Adopted {
+  bool zombie = false;  // exited, not yet reaped by its parent: not logged as adopted
+};
 // `stop` or `rm`: a running ship's next exit is not restarted; a pending
 // restart (backoff) is cancelled at once.
 struct StopRequested {};
-// The backoff deadline passed.
+// The backoff deadline passed. Refused unless the ship is in backoff.
 struct RestartDue {};
-// A liveness check of an adopted ship found it still alive.
+// A liveness check of an adopted ship: its time goes into the record, with
+// no commit of its own (the next commit carries it). Step it before the
+// Exited that the check may find.
 struct Checked {};
 }  // namespace ship_event
 
@@ -76,7 +82,9 @@ struct Commit {
   std::string recordText;
   std::optional<RunRecord> run;
 };
-// Spawn the record's spec, then step Spawned or SpawnFailed{automatic=true}.
+// A restart by policy: deploy the record's spec automatically (step
+// DeployRequested{automatic=true}, spawn, then step Spawned or
+// SpawnFailed{automatic=true}).
 struct Spawn {};
 // A restart is due at `atMs` (wall clock); one pending per ship.
 struct ScheduleBackoff {
@@ -93,7 +101,7 @@ struct NotifyFailure {
   ShipRecord snapshot;
 };
 // The ship stopped for good (no restart pending): wake `wait`s, complete
-// stop and rm requests.
+// stop and rm requests. As in today's daemon, a failed spawn returns none.
 struct Stopped {};
 // Stop watching the ship as an adopted one (it ended).
 struct Unwatch {};
