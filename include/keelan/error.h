@@ -27,9 +27,12 @@ class [[nodiscard]] Result {
  public:
   // Implicit both ways, so a function returning Result<T> can `return value;`
   // or `return Error{errc::..., "..."};`.
-  template <typename U = T>
-    requires(std::is_convertible_v<U &&, T> && !std::is_same_v<std::remove_cvref_t<U>, Error> &&
-             !std::is_same_v<std::remove_cvref_t<U>, Result>)
+  // (enable_if rather than requires: clang-tidy 14 sees only the former as
+  // keeping this from hiding the copy and move constructors.)
+  template <typename U = T,
+            std::enable_if_t<std::is_convertible_v<U&&, T> && !std::is_same_v<std::remove_cvref_t<U>, Error> &&
+                                 !std::is_same_v<std::remove_cvref_t<U>, Result>,
+                             int> = 0>
   Result(U&& value) : state_(std::in_place_index<0>, std::forward<U>(value)) {}
   Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
 
