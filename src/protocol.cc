@@ -97,44 +97,86 @@ std::string encodeLine(const json& message) {
   return line;
 }
 
+std::string replyHead(const json& id) {
+  return "{\"id\":" + id.dump(-1, ' ', false, json::error_handler_t::replace) + ",\"ok\":true,";
+}
+
+std::string replyLineWith(const json& id, std::string_view key, std::string_view valueText) {
+  std::string line = replyHead(id);
+  line.reserve(line.size() + key.size() + valueText.size() + 5);
+  line += '"';
+  line += key;
+  line += "\":";
+  line += valueText;
+  line += "}\n";
+  return line;
+}
+
+std::string eventLine(const std::string& event, const std::string& ship, const std::string& recordText,
+                      const std::string& at) {
+  auto text = [](const std::string& value) { return json(value).dump(-1, ' ', false, json::error_handler_t::replace); };
+  return "{\"at\":" + text(at) + ",\"event\":" + text(event) + ",\"record\":" + recordText + ",\"ship\":" + text(ship) +
+         "}\n";
+}
+
 namespace {
-[[noreturn]] void badField(const char* field, const std::string& what) {
-  throw ProtocolError{errc::invalid_argument, std::string("field '") + field + "' " + what};
+Error badField(const char* field, const std::string& what) {
+  return {errc::invalid_argument, std::string("field '") + field + "' " + what};
+}
+
+template <typename T>
+T orThrow(Result<T> result) {
+  if (!result) throw result.error();
+  return std::move(result).value();
 }
 }  // namespace
 
-std::string requireString(const json& body, const char* field) {
+Result<std::string> readString(const json& body, const char* field) {
   auto it = body.find(field);
-  if (it == body.end()) badField(field, "is required");
-  if (!it->is_string()) badField(field, "must be a string");
+  if (it == body.end()) return badField(field, "is required");
+  if (!it->is_string()) return badField(field, "must be a string");
   return it->get<std::string>();
 }
 
-std::string optionalString(const json& body, const char* field, const std::string& fallback) {
+Result<std::string> readOptionalString(const json& body, const char* field, const std::string& fallback) {
   auto it = body.find(field);
   if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_string()) badField(field, "must be a string");
+  if (!it->is_string()) return badField(field, "must be a string");
   return it->get<std::string>();
 }
 
-bool optionalBool(const json& body, const char* field, bool fallback) {
+Result<bool> readOptionalBool(const json& body, const char* field, bool fallback) {
   auto it = body.find(field);
   if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) badField(field, "must be a boolean");
+  if (!it->is_boolean()) return badField(field, "must be a boolean");
   return it->get<bool>();
 }
 
-int64_t optionalInt(const json& body, const char* field, int64_t fallback, int64_t min, int64_t max) {
+Result<int64_t> readOptionalInt(const json& body, const char* field, int64_t fallback, int64_t min, int64_t max) {
   auto it = body.find(field);
   if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) badField(field, "must be an integer");
+  if (!it->is_number_integer()) return badField(field, "must be an integer");
   // Unsigned values beyond int64 come back negative from get<int64_t>.
   if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(max))
-    badField(field, "is out of range");
+    return badField(field, "is out of range");
   int64_t value = it->get<int64_t>();
   if (value < min || value > max)
-    badField(field, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return badField(field, "must be between " + std::to_string(min) + " and " + std::to_string(max));
   return value;
+}
+
+std::string requireString(const json& body, const char* field) { return orThrow(readString(body, field)); }
+
+std::string optionalString(const json& body, const char* field, const std::string& fallback) {
+  return orThrow(readOptionalString(body, field, fallback));
+}
+
+bool optionalBool(const json& body, const char* field, bool fallback) {
+  return orThrow(readOptionalBool(body, field, fallback));
+}
+
+int64_t optionalInt(const json& body, const char* field, int64_t fallback, int64_t min, int64_t max) {
+  return orThrow(readOptionalInt(body, field, fallback, min, max));
 }
 
 }  // namespace keelan

@@ -5,6 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include "keelan/error.h"
 
 namespace keelan {
 
@@ -31,10 +34,8 @@ inline constexpr const char* reply_too_large = "reply_too_large";
 inline constexpr const char* out_of_memory = "out_of_memory";
 }  // namespace errc
 
-struct ProtocolError {
-  std::string code;
-  std::string message;
-};
+// The name this module gave keelan's one error type before it had one.
+using ProtocolError = Error;
 
 struct Request {
   nlohmann::json id;  // null when absent
@@ -51,7 +52,27 @@ nlohmann::json errorResponse(const nlohmann::json& id, const ProtocolError& erro
 // One line of output; invalid UTF-8 is replaced rather than thrown on.
 std::string encodeLine(const nlohmann::json& message);
 
-// Typed field access for handlers; throw ProtocolError(invalid_argument).
+// `{"id":ID,"ok":true,` : the start of a success reply composed as text, for
+// replies whose members are JSON texts already (records, long lists).
+std::string replyHead(const nlohmann::json& id);
+// A whole success reply with one member given as JSON text:
+// `{"id":ID,"ok":true,"KEY":VALUETEXT}\n`. `key` must need no escaping.
+std::string replyLineWith(const nlohmann::json& id, std::string_view key, std::string_view valueText);
+// One event line, keys in the order a json object dumps them:
+// `{"at":AT,"event":EVENT,"record":RECORDTEXT,"ship":SHIP}\n`. `recordText` is
+// JSON text already; invalid UTF-8 in the strings is replaced.
+std::string eventLine(const std::string& event, const std::string& ship, const std::string& recordText,
+                      const std::string& at);
+
+// Typed field access returning the invalid_argument error instead of
+// throwing it. `null` counts as absent for the optional ones.
+Result<std::string> readString(const nlohmann::json& body, const char* field);
+Result<std::string> readOptionalString(const nlohmann::json& body, const char* field, const std::string& fallback);
+Result<bool> readOptionalBool(const nlohmann::json& body, const char* field, bool fallback);
+Result<int64_t> readOptionalInt(const nlohmann::json& body, const char* field, int64_t fallback, int64_t min,
+                                int64_t max);
+
+// The same, throwing the ProtocolError (invalid_argument).
 std::string requireString(const nlohmann::json& body, const char* field);
 std::string optionalString(const nlohmann::json& body, const char* field, const std::string& fallback);
 bool optionalBool(const nlohmann::json& body, const char* field, bool fallback);

@@ -1,0 +1,125 @@
+#pragma once
+// Typed requests: each op of docs/protocol.md as a struct holding exactly the
+// fields the daemon acts on, decoded and validated from the request object,
+// with the defaults, ranges, codes and messages of the protocol. A request
+// that decodes is valid as far as the request alone can tell; what needs the
+// daemon's state (does the ship exist, is it running) is left to the daemon.
+// Pure: no I/O, no clock.
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "keelan/error.h"
+#include "keelan/protocol.h"
+
+namespace keelan {
+
+// Distinct ship names one `stop` may name.
+inline constexpr size_t kMaxShipsPerRequest = 1000;
+
+namespace requests {
+
+struct Ping {
+  static constexpr std::string_view kOp = "ping";
+  bool operator==(const Ping&) const = default;
+};
+struct Status {
+  static constexpr std::string_view kOp = "status";
+  bool operator==(const Status&) const = default;
+};
+struct Deploy {
+  static constexpr std::string_view kOp = "deploy";
+  std::string name;  // a valid ship name (validateShipName)
+  // The definition as sent, a JSON object; absent or null: redeploy the last
+  // one. Kept raw because with `merge` it amends the stored definition before
+  // it is decoded (shipSpecFromJson).
+  std::optional<nlohmann::json> ship;
+  bool merge = false;  // true only together with `ship`
+  bool replace = false;
+  bool operator==(const Deploy&) const = default;
+};
+struct List {
+  static constexpr std::string_view kOp = "list";
+  bool all = false;
+  bool operator==(const List&) const = default;
+};
+struct Inspect {
+  static constexpr std::string_view kOp = "inspect";
+  std::string name;
+  bool operator==(const Inspect&) const = default;
+};
+struct Stop {
+  static constexpr std::string_view kOp = "stop";
+  std::vector<std::string> names;  // 1..kMaxShipsPerRequest, distinct, in request order
+  int signal = SIGTERM;            // 1..64, or any signal parseSignal knows
+  int64_t timeoutMs = 10000;       // 0..86,400,000, whole seconds
+  bool operator==(const Stop&) const = default;
+};
+struct Wait {
+  static constexpr std::string_view kOp = "wait";
+  std::string name;
+  bool operator==(const Wait&) const = default;
+};
+struct Remove {
+  static constexpr std::string_view kOp = "rm";
+  std::string name;
+  bool force = false;
+  int64_t timeoutMs = 10000;  // 0..86,400,000, whole seconds
+  bool operator==(const Remove&) const = default;
+};
+struct Events {
+  static constexpr std::string_view kOp = "events";
+  bool operator==(const Events&) const = default;
+};
+struct Restart {
+  static constexpr std::string_view kOp = "restart";
+  std::optional<int> intervalSeconds;  // 1..86400; absent: keep the daemon's
+  bool operator==(const Restart&) const = default;
+};
+struct Metrics {
+  static constexpr std::string_view kOp = "metrics";
+  bool operator==(const Metrics&) const = default;
+};
+struct StoreBackup {
+  static constexpr std::string_view kOp = "store-backup";
+  std::string path;  // as given; the daemon checks and creates it
+  bool operator==(const StoreBackup&) const = default;
+};
+struct StoreCheck {
+  static constexpr std::string_view kOp = "store-check";
+  bool operator==(const StoreCheck&) const = default;
+};
+
+}  // namespace requests
+
+using TypedRequest =
+    std::variant<requests::Ping, requests::Status, requests::Deploy, requests::List, requests::Inspect,
+                 requests::Stop, requests::Wait, requests::Remove, requests::Events, requests::Restart,
+                 requests::Metrics, requests::StoreBackup, requests::StoreCheck>;
+
+struct ParsedRequest {
+  nlohmann::json id;  // null when absent
+  std::string op;
+  TypedRequest request;
+};
+
+// The op's fields from a request parseRequest accepted. Errors:
+// unknown_op "unknown op 'X'", or invalid_argument naming the first bad
+// field, in the order the protocol reads them. `request.body` is consumed
+// (a deploy's `ship` is moved out of it, not copied).
+Result<TypedRequest> decodeRequest(Request request);
+
+// parseRequest, then decodeRequest. `id` is filled whenever the line was an
+// object carrying a usable id, so an error reply can carry it.
+Result<ParsedRequest> parseTypedRequest(const std::string& line, nlohmann::json& id);
+
+// The op name of a typed request ("rm" for requests::Remove).
+std::string_view opName(const TypedRequest& request);
+
+}  // namespace keelan
