@@ -59,7 +59,7 @@ struct Adopted {
   bool zombie = false;  // exited, not yet reaped by its parent: not logged as adopted
 };
 // `stop` or `rm`: a running ship's next exit is not restarted; a pending
-// restart (backoff) is cancelled at once.
+// restart (backoff) is cancelled at once. Any other ship: nothing to do.
 struct StopRequested {};
 // The backoff deadline passed. Refused unless the ship is in backoff.
 struct RestartDue {};

@@ -171,6 +171,9 @@ TEST(ShipMachine, EveryStateAndEventPair) {
     ASSERT_NE(event, nullptr) << row.event;
     std::string pair = std::string(statusName(row.from)) + " + " + row.event;
     ShipRecord record = shipIn(row.from);
+    record.restartStreak += 2;  // values a refused step could wrongly reset
+    record.restarts = 5;
+    record.lastCheckedAt = isoTime(kNowMs - 100);
     const ShipRecord before = record;
     StepResult result = step(record, *event, kNow, kHookAndWebhook);
     EXPECT_EQ(result.accepted, row.accepted) << pair;
