@@ -10,6 +10,7 @@
 #include <set>
 
 #include "harness.h"
+#include "keelan/proc_info.h"
 
 namespace keelan::test {
 namespace {
@@ -22,6 +23,7 @@ class Ships : public KeelanTest {
     root_ = makeRoot();
   }
   pid_t pidOf(const std::string& name) { return inspect(name)["processId"].get<pid_t>(); }
+  pid_t orphanGrandchild(int gate);
   // A FIFO that held ships wait on (`read line < /tmp/go`); -1 on failure.
   int openGate() {
     std::string fifo = root_ + "/tmp/go";
@@ -136,22 +138,64 @@ TEST_F(Ships, SegfaultRecordsTheCoreDumpAsTheKernelReportedIt) {
   }
 }
 
-TEST_F(Ships, OrphanedGrandchildIsReapedAndAttributed) {
-  // The ship forks a grandchild that outlives it; as subreaper the daemon
-  // inherits and reaps it.
-  Result d = deploySh("parent", "sleep 0.3 & echo $! > /tmp/grandchild; exit 0");
-  ASSERT_EQ(d.code, 0) << d.err;
+// The ship "parent" leaves a grandchild that waits on the gate and exits
+// 0 once released; returns its PID (0 on failure). The ship itself has exited.
+pid_t Ships::orphanGrandchild(int gate) {
+  Result d = deploySh("parent", "(read line < /tmp/go; exit 0) & echo $! > /tmp/grandchild; exit 0");
+  EXPECT_EQ(d.code, 0) << d.err;
   EXPECT_EQ(keelan({"wait", "parent"}).code, 0);
   std::string pidText;
-  ASSERT_TRUE(eventually([&] { return !(pidText = readFile(root_ + "/tmp/grandchild")).empty(); }));
+  EXPECT_TRUE(eventually([&] { return !(pidText = readFile(root_ + "/tmp/grandchild")).empty(); }));
   pid_t grandchild = atoi(pidText.c_str());
+  EXPECT_TRUE(grandchild > 0 && processAlive(grandchild)) << pidText;
+  return gate >= 0 && grandchild > 0 ? grandchild : 0;
+}
+
+TEST_F(Ships, OrphanedGrandchildIsReapedAndAttributed) {
+  // As subreaper the daemon inherits the grandchild, reaps it and says so.
+  int gate = openGate();
+  pid_t grandchild = orphanGrandchild(gate);
   ASSERT_GT(grandchild, 0);
+  auto stat = readProcStat(grandchild);
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_EQ(stat->ppid, daemonPid()) << "the daemon is the orphan's parent";
+  ASSERT_TRUE(releaseGate(gate, 1));
+  close(gate);
+  ASSERT_TRUE(waitForExit(grandchild, 10000));
   EXPECT_TRUE(eventually([&] { return !processExists(grandchild); }, 10000)) << "grandchild left a zombie";
   std::string log = readFile(base_ + "/logs/monitor-daemon.log");
   EXPECT_NE(log.find("reaped orphan pid=" + std::to_string(grandchild) + " of ship parent: exited with code 0"),
             std::string::npos)
       << log;
+  EXPECT_EQ(json({"daemon", "status", "--json"})["orphansReaped"], 1);
   EXPECT_TRUE(zombieChildrenOf(daemonPid()).empty());
+}
+
+// The negative control (tini has one too): without PR_SET_CHILD_SUBREAPER
+// the orphan goes past the daemon to the nearest subreaper above it (this
+// test process, see harness.h), and when it exits it stays a zombie there:
+// nobody but us will reap it. The test above fails the same way if the
+// daemon stops being a subreaper.
+TEST_F(Ships, WithoutSubreapingTheOrphanIsLeftBehind) {
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
+  ASSERT_EQ(waitChild(daemon, 5000), 0);
+  startDaemon({"--x-no-subreaper"});
+  int gate = openGate();
+  pid_t grandchild = orphanGrandchild(gate);
+  ASSERT_GT(grandchild, 0);
+  auto stat = readProcStat(grandchild);
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_EQ(stat->ppid, getpid()) << "the orphan went to the test, not to the daemon " << daemonPid();
+  ASSERT_TRUE(releaseGate(gate, 1));
+  close(gate);
+  ASSERT_TRUE(waitForExit(grandchild, 10000));
+  stat = readProcStat(grandchild);
+  ASSERT_TRUE(stat.has_value()) << "someone reaped the orphan";
+  EXPECT_EQ(stat->state, 'Z') << "the exited orphan is left a zombie";
+  EXPECT_EQ(waitChild(grandchild, 5000), 0) << "we reap it ourselves, with its status";
+  EXPECT_EQ(readFile(base_ + "/logs/monitor-daemon.log").find("reaped orphan"), std::string::npos);
+  EXPECT_EQ(json({"daemon", "status", "--json"})["orphansReaped"], 0);
 }
 
 TEST_F(Ships, BurstOf200ShipsEveryCodeExact) {
