@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <set>
 #include <sstream>
 #include <thread>
 
@@ -179,6 +178,18 @@ std::optional<nlohmann::json> EventStream::waitFor(const JsonMatch& match, int t
     if (!parsed.is_discarded() && parsed.is_object() && match(parsed)) return parsed;
   }
   return std::nullopt;
+}
+
+bool EventStream::waitForEach(const std::string& kind, std::set<std::string> ships, int timeoutMs) {
+  int64_t deadline = monotonicMs() + timeoutMs;
+  while (!ships.empty()) {
+    auto event = waitFor(
+        [&](const nlohmann::json& line) { return line.value("event", "") == kind && ships.count(line.value("ship", "")); },
+        static_cast<int>(std::max<int64_t>(0, deadline - monotonicMs())));
+    if (!event) return false;
+    ships.erase(event->value("ship", ""));
+  }
+  return true;
 }
 
 bool EventStream::send(const nlohmann::json& request) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,8 @@ class EventStream {
   // Sends a request on the subscription's own connection (no CLI process in
   // between); its reply, which carries the request's id, comes to waitFor.
   bool send(const nlohmann::json& request);
+  // Waits until event KIND has come for each of SHIPS; false past the timeout.
+  bool waitForEach(const std::string& kind, std::set<std::string> ships, int timeoutMs);
 
  private:
   LineReader in_;

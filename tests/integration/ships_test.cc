@@ -24,6 +24,12 @@ class Ships : public KeelanTest {
   }
   pid_t pidOf(const std::string& name) { return inspect(name)["processId"].get<pid_t>(); }
   pid_t orphanGrandchild(int gate);
+  // PREFIX0 … PREFIX(N-1)
+  static std::set<std::string> names(const std::string& prefix, int n) {
+    std::set<std::string> all;
+    for (int i = 0; i < n; ++i) all.insert(numbered(prefix, i));
+    return all;
+  }
   // A FIFO that held ships wait on (`read line < /tmp/go`); -1 on failure.
   int openGate() {
     std::string fifo = root_ + "/tmp/go";
@@ -209,8 +215,11 @@ TEST_F(Ships, BurstOf200ShipsEveryCodeExact) {
     Result d = deploySh("burst" + std::to_string(i), script);
     ASSERT_EQ(d.code, 0) << d.err;
   }
+  EventStream events = subscribe();
+  ASSERT_TRUE(events.ok());
   ASSERT_TRUE(releaseGate(gate, kShips));
-  ASSERT_TRUE(eventually([&] { return json({"ps", "--json"}).empty(); }, 60000));
+  ASSERT_TRUE(events.waitForEach("stopped", names("burst", kShips), 60000));
+  EXPECT_TRUE(json({"ps", "--json"}).empty());
   auto ships = json({"ps", "--all", "--json"});
   ASSERT_EQ(ships.size(), static_cast<size_t>(kShips));
   std::set<int> seen;
@@ -245,6 +254,8 @@ TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
   };
   long before = commits();
   ASSERT_GE(before, 0);
+  EventStream events = subscribe();
+  ASSERT_TRUE(events.ok());
   pid_t daemon = daemonPid();
   ASSERT_EQ(kill(daemon, SIGSTOP), 0);
   bool written = releaseGate(gate, kShips);
@@ -259,7 +270,7 @@ TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
   ASSERT_EQ(kill(daemon, SIGCONT), 0);
   ASSERT_TRUE(written);
   ASSERT_TRUE(allZombies);
-  ASSERT_TRUE(eventually([&] { return json({"ps", "--json"}).empty(); }, 30000));
+  ASSERT_TRUE(events.waitForEach("stopped", names("held", kShips), 30000));
   long after = commits();
   EXPECT_GE(after - before, 1);
   EXPECT_LE(after - before, 3) << "exits were committed one by one";
@@ -289,8 +300,10 @@ TEST_F(Ships, BeyondItsPidfdBudgetEveryExitIsStillExact) {
   }
   EXPECT_NE(readFile(base_ + "/logs/monitor-daemon.log").find("further ships are watched without pidfds"),
             std::string::npos);
+  EventStream events = subscribe();
+  ASSERT_TRUE(events.ok());
   ASSERT_TRUE(releaseGate(gate, kShips));
-  ASSERT_TRUE(eventually([&] { return json({"ps", "--json"}).empty(); }, 60000));
+  ASSERT_TRUE(events.waitForEach("stopped", names("many", kShips), 60000));
   for (int i = 0; i < kShips; ++i) {
     auto ship = inspect("many" + std::to_string(i));
     EXPECT_EQ(ship["exitCode"], i);
@@ -323,7 +336,7 @@ TEST_F(Ships, StopSendsTheGivenSignalToTheProcessGroup) {
   Result s = keelan({"stop", "group", "--signal", "USR1"});
   EXPECT_EQ(s.code, 0) << s.err;
   EXPECT_EQ(inspect("group")["termSignal"], SIGUSR1);
-  EXPECT_TRUE(eventually([&] { return !processExists(child); })) << "the whole group got the signal";
+  EXPECT_TRUE(waitForExit(child, 10000)) << "the whole group got the signal";
   EXPECT_EQ(keelan({"stop", "group", "--signal", "NOPE"}).code, 2);
 }
 
@@ -362,7 +375,7 @@ TEST_F(Ships, DeployingARunningShipNeedsReplace) {
   EXPECT_EQ(replaced.code, 0) << replaced.err;
   pid_t second = pidOf("svc");
   EXPECT_NE(first, second);
-  EXPECT_TRUE(eventually([&] { return !processExists(first); }));
+  EXPECT_TRUE(waitForExit(first, 10000));
   auto ship = inspect("svc");
   EXPECT_EQ(ship["deployCount"], 2);
   ASSERT_EQ(ship["history"].size(), 1u);
@@ -476,7 +489,7 @@ TEST_F(Ships, RemoveForgetsAStoppedShip) {
   Result forced = keelan({"rm", "keep", "--force"});
   EXPECT_EQ(forced.code, 0) << forced.err;
   EXPECT_EQ(forced.out, "removed keep\n");
-  EXPECT_TRUE(eventually([&] { return !processExists(pid); }));
+  EXPECT_TRUE(waitForExit(pid, 10000));
   EXPECT_EQ(keelan({"inspect", "keep"}).code, 1);
   EXPECT_TRUE(json({"ps", "--all", "--json"}).empty());
   EXPECT_EQ(keelan({"rm", "keep"}).code, 1);
