@@ -99,9 +99,12 @@ TEST_F(Adoption, PollingFallbackNoticesAnExitWithinTheInterval) {
   std::string checkedBefore = inspect("polled")["lastCheckedAt"];
   // Each check cycle updates lastCheckedAt (in memory; written on a change).
   EXPECT_TRUE(eventually([&] { return inspect("polled")["lastCheckedAt"] != checkedBefore; }, 5000));
+  EventStream events = subscribe();
+  ASSERT_TRUE(events.ok());
   ASSERT_EQ(kill(ship, SIGKILL), 0);
   ASSERT_EQ(waitChild(ship, 5000), 128 + SIGKILL);
-  EXPECT_TRUE(eventually([&] { return inspect("polled")["status"] == "stopped"; }, 5000));
+  EXPECT_TRUE(events.waitFor(eventIs("stopped", "polled"), 5000).has_value());
+  EXPECT_EQ(inspect("polled")["status"], "stopped");
   auto record = inspect("polled");
   EXPECT_TRUE(record["exitCode"].is_null());
   EXPECT_TRUE(record["termSignal"].is_null());

@@ -8,16 +8,17 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <set>
 #include <sstream>
 #include <thread>
 
@@ -97,42 +98,51 @@ std::string readFile(const std::string& path) {
   return text.str();
 }
 
+bool waitForExit(pid_t pid, int timeoutMs) {
+  // glibc 2.36's <sys/pidfd.h> has no extern "C" guard: call the syscall.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return errno == ESRCH;  // already reaped
+  int64_t deadline = monotonicMs() + timeoutMs;
+  int ready = 0;
+  for (;;) {
+    pollfd pfd{pidfd, POLLIN, 0};
+    ready = poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, deadline - monotonicMs())));
+    if (ready >= 0 || errno != EINTR) break;
+  }
+  close(pidfd);
+  return ready == 1;
+}
+
 int waitChild(pid_t pid, int timeoutMs) {
   int64_t deadline = monotonicMs() + timeoutMs;
+  if (!waitForExit(pid, timeoutMs)) return -1;
   for (;;) {
     int status = 0;
     pid_t done = waitpid(pid, &status, WNOHANG);
     if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (done < 0) return -1;
-    if (monotonicMs() > deadline) return -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // Readable pidfd, but the status not yet waitable: only a moment apart.
+    if (done < 0 || monotonicMs() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
-// ------------------------------------------------------------ Background
+// ------------------------------------------------------------ LineReader
 
-Background::~Background() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitChild(pid_, 5000);
-  }
-  if (out_ >= 0) close(out_);
+LineReader::~LineReader() {
+  if (fd_ >= 0) close(fd_);
 }
 
-Background::Background(Background&& other) noexcept
-    : pid_(other.pid_), out_(other.out_), buffer_(std::move(other.buffer_)) {
-  other.pid_ = -1;
-  other.out_ = -1;
+LineReader::LineReader(LineReader&& other) noexcept : fd_(other.fd_), buffer_(std::move(other.buffer_)) {
+  other.fd_ = -1;
 }
 
-Background& Background::operator=(Background&& other) noexcept {
-  std::swap(pid_, other.pid_);
-  std::swap(out_, other.out_);
+LineReader& LineReader::operator=(LineReader&& other) noexcept {
+  std::swap(fd_, other.fd_);
   std::swap(buffer_, other.buffer_);
   return *this;
 }
 
-bool Background::readLine(std::string& line, int timeoutMs) {
+bool LineReader::readLine(std::string& line, int timeoutMs) {
   int64_t deadline = monotonicMs() + timeoutMs;
   for (;;) {
     size_t newline = buffer_.find('\n');
@@ -142,14 +152,74 @@ bool Background::readLine(std::string& line, int timeoutMs) {
       return true;
     }
     int wait = static_cast<int>(deadline - monotonicMs());
-    if (wait <= 0) return false;
-    pollfd pfd{out_, POLLIN, 0};
+    if (fd_ < 0 || wait <= 0) return false;
+    pollfd pfd{fd_, POLLIN, 0};
     if (poll(&pfd, 1, wait) <= 0) return false;
     char chunk[4096];
-    ssize_t n = read(out_, chunk, sizeof chunk);
+    ssize_t n = read(fd_, chunk, sizeof chunk);
     if (n <= 0) return false;
     buffer_.append(chunk, static_cast<size_t>(n));
   }
+}
+
+// ------------------------------------------------------------ EventStream
+
+JsonMatch eventIs(const std::string& kind, const std::string& ship) {
+  return [kind, ship](const nlohmann::json& line) {
+    return line.value("event", "") == kind && line.value("ship", "") == ship;
+  };
+}
+
+std::optional<nlohmann::json> EventStream::waitFor(const JsonMatch& match, int timeoutMs) {
+  int64_t deadline = monotonicMs() + timeoutMs;
+  std::string line;
+  while (in_.readLine(line, static_cast<int>(std::max<int64_t>(0, deadline - monotonicMs())))) {
+    auto parsed = nlohmann::json::parse(line, nullptr, false);
+    if (!parsed.is_discarded() && parsed.is_object() && match(parsed)) return parsed;
+  }
+  return std::nullopt;
+}
+
+bool EventStream::waitForEach(const std::string& kind, std::set<std::string> ships, int timeoutMs) {
+  int64_t deadline = monotonicMs() + timeoutMs;
+  while (!ships.empty()) {
+    auto event = waitFor(
+        [&](const nlohmann::json& line) { return line.value("event", "") == kind && ships.count(line.value("ship", "")); },
+        static_cast<int>(std::max<int64_t>(0, deadline - monotonicMs())));
+    if (!event) return false;
+    ships.erase(event->value("ship", ""));
+  }
+  return true;
+}
+
+bool EventStream::send(const nlohmann::json& request) {
+  std::string bytes = request.dump() + "\n";
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::send(in_.fd(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// ------------------------------------------------------------ Background
+
+Background::~Background() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitChild(pid_, 5000);
+  }
+}
+
+Background::Background(Background&& other) noexcept : pid_(other.pid_), out_(std::move(other.out_)) {
+  other.pid_ = -1;
+}
+
+Background& Background::operator=(Background&& other) noexcept {
+  std::swap(pid_, other.pid_);
+  std::swap(out_, other.out_);
+  return *this;
 }
 
 int Background::wait(int timeoutMs) {
@@ -341,33 +411,30 @@ int KeelanTest::connectDaemon() {
 
 std::vector<std::string> KeelanTest::rawExchange(const std::string& bytes, size_t expectLines, int timeoutMs) {
   std::vector<std::string> lines;
-  int fd = connectDaemon();
-  if (fd < 0) return lines;
+  LineReader reader(connectDaemon());
+  if (reader.fd() < 0) return lines;
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    ssize_t n = send(reader.fd(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
-  std::string buffer;
   int64_t deadline = monotonicMs() + timeoutMs;
-  while (lines.size() < expectLines) {
-    size_t newline = buffer.find('\n');
-    if (newline != std::string::npos) {
-      lines.push_back(buffer.substr(0, newline));
-      buffer.erase(0, newline + 1);
-      continue;
-    }
-    int wait = static_cast<int>(deadline - monotonicMs());
-    pollfd pfd{fd, POLLIN, 0};
-    if (wait <= 0 || poll(&pfd, 1, wait) <= 0) break;
-    char chunk[4096];
-    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) break;
-    buffer.append(chunk, static_cast<size_t>(n));
-  }
-  close(fd);
+  std::string line;
+  while (lines.size() < expectLines &&
+         reader.readLine(line, static_cast<int>(std::max<int64_t>(0, deadline - monotonicMs()))))
+    lines.push_back(line);
   return lines;
+}
+
+EventStream KeelanTest::subscribe(int timeoutMs) {
+  EventStream events(connectDaemon());
+  if (!events.ok() || !events.send({{"op", "events"}, {"id", "subscribe"}})) return EventStream();
+  // The reply is ordered after the subscription: from here on nothing is missed.
+  auto reply = events.waitFor([](const nlohmann::json& line) { return line.contains("id") && line["id"] == "subscribe"; },
+                              timeoutMs);
+  if (!reply || !reply->value("subscribed", false)) return EventStream();
+  return events;
 }
 
 }  // namespace keelan::test

@@ -10,6 +10,8 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,22 @@ namespace keelan::test {
 struct Result {
   int code = -1;  // exit code, or 128+signal
   std::string out, err;
+};
+
+// Lines read from a file descriptor it owns (and closes), each read with a deadline.
+class LineReader {
+ public:
+  explicit LineReader(int fd = -1) : fd_(fd) {}
+  ~LineReader();
+  LineReader(LineReader&& other) noexcept;
+  LineReader& operator=(LineReader&& other) noexcept;
+  // One line without its '\n'; false on EOF, error or after timeoutMs.
+  bool readLine(std::string& line, int timeoutMs);
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::string buffer_;
 };
 
 // A process started in the background with its stdout readable line by line.
@@ -29,7 +47,7 @@ class Background {
   Background(Background&& other) noexcept;
   Background& operator=(Background&& other) noexcept;
   // Reads one line of stdout; false on EOF or after timeoutMs.
-  bool readLine(std::string& line, int timeoutMs);
+  bool readLine(std::string& line, int timeoutMs) { return out_.readLine(line, timeoutMs); }
   // Waits for exit; returns the exit code (128+signal), or -1 after timeout.
   int wait(int timeoutMs);
   void signal(int sig);
@@ -37,8 +55,32 @@ class Background {
 
  private:
   pid_t pid_ = -1;
-  int out_ = -1;
-  std::string buffer_;
+  LineReader out_;
+};
+
+using JsonMatch = std::function<bool(const nlohmann::json&)>;
+// Matches the event KIND ("stopped", "backoff"...) of ship SHIP.
+JsonMatch eventIs(const std::string& kind, const std::string& ship);
+
+// A subscription to the daemon's `events` op (docs/protocol.md). Once
+// KeelanTest::subscribe() has returned it, every change committed later is
+// on it: subscribe BEFORE the action whose event you wait for.
+class EventStream {
+ public:
+  EventStream() = default;
+  explicit EventStream(int fd) : in_(fd) {}
+  bool ok() const { return in_.fd() >= 0; }
+  // Reads lines (events, and replies to send()) until one matches; nullopt
+  // on EOF or past the timeout. Lines that do not match are dropped.
+  std::optional<nlohmann::json> waitFor(const JsonMatch& match, int timeoutMs = 10000);
+  // Sends a request on the subscription's own connection (no CLI process in
+  // between); its reply, which carries the request's id, comes to waitFor.
+  bool send(const nlohmann::json& request);
+  // Waits until event KIND has come for each of SHIPS; false past the timeout.
+  bool waitForEach(const std::string& kind, std::set<std::string> ships, int timeoutMs);
+
+ private:
+  LineReader in_;
 };
 
 class KeelanTest : public ::testing::Test {
@@ -63,6 +105,8 @@ class KeelanTest : public ::testing::Test {
   bool eventually(const std::function<bool()>& condition, int timeoutMs = 10000);
   // A raw connection to the daemon socket (the caller closes it), or -1.
   int connectDaemon();
+  // Subscribes to the daemon's events; !ok() when that failed.
+  EventStream subscribe(int timeoutMs = 5000);
   // Sends raw bytes to the daemon socket and returns the reply lines.
   std::vector<std::string> rawExchange(const std::string& bytes, size_t expectLines, int timeoutMs = 5000);
 
@@ -80,7 +124,11 @@ std::vector<pid_t> zombieChildrenOf(pid_t parent);
 std::vector<pid_t> listPids();
 std::string rootOf(pid_t pid);  // where /proc/PID/root points
 std::string readFile(const std::string& path);
-// Waits for our own child `pid`; returns 128+signal or the exit code, -1 on timeout.
+// Waits for our own child `pid` and reaps it; returns 128+signal or the exit
+// code, -1 on timeout or when it is not our child.
 int waitChild(pid_t pid, int timeoutMs);
+// Waits until `pid` has exited (a zombie now, or gone), on a pidfd: for any
+// process, our child or not; it reaps nothing. False past the timeout.
+bool waitForExit(pid_t pid, int timeoutMs);
 
 }  // namespace keelan::test

@@ -9,18 +9,35 @@
 #include "net_helpers.h"
 #include "keelan/time_util.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
 namespace keelan::test {
 namespace {
 
+// The first restart delay the Operations daemons use: short, so no test
+// sleeps through real seconds of backoff; delays are asserted against it.
+constexpr int64_t kBackoffMs = 50;
+
+std::vector<std::string> withBackoff(int64_t firstMs, std::vector<std::string> extra = {}) {
+  extra.insert(extra.begin(), {"--x-backoff-first-ms", std::to_string(firstMs)});
+  return extra;
+}
+
 class Operations : public KeelanTest {
  protected:
   void SetUp() override {
     KeelanTest::SetUp();
-    startDaemon();
+    startDaemon(withBackoff(kBackoffMs));
     root_ = makeRoot();
+  }
+  // A cold restart of the daemon, with these `daemon start` options.
+  void restartDaemon(const std::vector<std::string>& extra) {
+    pid_t daemon = daemonPid();
+    ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
+    ASSERT_EQ(waitChild(daemon, 5000), 0);
+    startDaemon(extra);
   }
 };
 
@@ -36,14 +53,20 @@ TEST_F(Operations, OnFailureRetriesExactlyMaxTimesWithGrowingDelays) {
   EXPECT_EQ(ship["restart"], "on-failure:3");
   const auto& history = ship["history"];
   ASSERT_EQ(history.size(), 4u);
-  int64_t expected = 1000;
+  // Each delay is at least the doubled one before it (the exit is stamped
+  // before the delay starts, the spawn after it ends); a loaded machine can
+  // only add to a delay, never shorten it.
+  int64_t expected = kBackoffMs;
   for (size_t i = 0; i + 1 < history.size(); ++i) {
     int64_t gap = parseIsoTime(history[i + 1]["startedAt"]) - parseIsoTime(history[i]["stoppedAt"]);
-    EXPECT_GE(gap, expected - 20) << "delay before restart " << i + 1;
+    EXPECT_GE(gap, expected - 2) << "delay before restart " << i + 1;
     EXPECT_LT(gap, expected + 1000) << "delay before restart " << i + 1;
     expected *= 2;
   }
-  EXPECT_NE(readFile(base_ + "/logs/monitor-daemon.log").find("gave up after 3 restarts"), std::string::npos);
+  std::string log = readFile(base_ + "/logs/monitor-daemon.log");
+  for (const char* delay : {"restarts in 50 ms (attempt 1)", "restarts in 100 ms (attempt 2)", "restarts in 200 ms (attempt 3)"})
+    EXPECT_NE(log.find(delay), std::string::npos) << delay;
+  EXPECT_NE(log.find("gave up after 3 restarts"), std::string::npos);
 }
 
 TEST_F(Operations, OnFailureDoesNotRestartASuccess) {
@@ -55,49 +78,70 @@ TEST_F(Operations, OnFailureDoesNotRestartASuccess) {
 TEST_F(Operations, AlwaysRestartsAShipKilledByASignalAndStopEndsIt) {
   ASSERT_EQ(deploySh("phoenix", "exec sleep 1000", {"--restart", "always"}).code, 0);
   pid_t first = inspect("phoenix")["processId"];
+  EventStream events = subscribe();
+  ASSERT_TRUE(events.ok());
   ASSERT_EQ(kill(first, SIGKILL), 0);
-  ASSERT_TRUE(eventually([&] {
-    auto ship = inspect("phoenix");
-    return ship["status"] == "running" && ship["processId"] != first;
-  }, 10000));
+  auto restarted = events.waitFor(eventIs("deployed", "phoenix"));
+  ASSERT_TRUE(restarted.has_value()) << "no restart";
+  EXPECT_NE(restarted->at("record")["processId"], first);
   auto ship = inspect("phoenix");
+  EXPECT_EQ(ship["status"], "running");
   EXPECT_EQ(ship["restarts"], 1);
   EXPECT_EQ(ship["history"][0]["termSignal"], SIGKILL);
   Result s = keelan({"stop", "phoenix"});
   EXPECT_EQ(s.code, 0);
   EXPECT_EQ(inspect("phoenix")["status"], "stopped") << "a requested stop is not restarted";
-  EXPECT_TRUE(eventually([&] { return inspect("phoenix")["status"] == "stopped"; }));
+  // Past the time a restart would have been due, none came.
+  EXPECT_FALSE(events.waitFor(eventIs("deployed", "phoenix"), 10 * kBackoffMs).has_value());
+  EXPECT_EQ(inspect("phoenix")["deployCount"], 2);
 }
 
 TEST_F(Operations, StopDuringBackoffCancelsTheRestart) {
+  // A first delay long enough that the stop, sent on the event connection
+  // the moment the backoff is seen, surely lands inside it.
+  constexpr int64_t kLongBackoffMs = 1500;
+  restartDaemon(withBackoff(kLongBackoffMs));
+  EventStream events = subscribe();
+  ASSERT_TRUE(events.ok());
   ASSERT_EQ(deploySh("pending", "exit 1", {"--restart", "on-failure"}).code, 0);
-  ASSERT_TRUE(eventually([&] { return inspect("pending")["status"] == "backoff"; }));
-  // The first delay is 1 s; on a loaded machine the restart may win the
-  // race with this stop. Either way, once stopped it stays stopped.
-  Result s = keelan({"stop", "pending", "--json"});
-  ASSERT_EQ(s.code, 0) << s.err;
-  auto stopped = nlohmann::json::parse(s.out)[0];
+  auto backoff = events.waitFor(eventIs("backoff", "pending"));
+  ASSERT_TRUE(backoff.has_value());
+  ASSERT_TRUE(events.send({{"op", "stop"}, {"id", "stop"}, {"name", "pending"}}));
+  auto reply = events.waitFor([](const nlohmann::json& line) { return line.contains("id") && line["id"] == "stop"; });
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_EQ(reply->value("ok", false), true) << *reply;
+  auto stopped = reply->at("ships")[0];
   EXPECT_EQ(stopped["status"], "stopped");
-  uint64_t deploys = stopped["deployCount"];
-  if (deploys == 1) {
-    EXPECT_EQ(stopped["stoppedReason"], "pending restart cancelled");
-  }
-  // Past the time any restart could have been due, nothing happened.
-  int64_t horizon = wallClockMs() + 2500;
-  ASSERT_TRUE(eventually([&] { return wallClockMs() > horizon; }, 5000));
-  EXPECT_EQ(inspect("pending")["deployCount"], deploys);
-  EXPECT_EQ(inspect("pending")["status"], "stopped");
+  EXPECT_EQ(stopped["stoppedReason"], "pending restart cancelled");
+  EXPECT_EQ(stopped["deployCount"], 1) << "the restart ran before the stop";
+  // The restart was due at nextAttemptAt: well past it, it never came.
+  int64_t due = parseIsoTime(backoff->at("record")["nextAttemptAt"]);
+  int64_t waitMs = std::max<int64_t>(0, due - wallClockMs()) + 500;
+  EXPECT_FALSE(events.waitFor(eventIs("deployed", "pending"), static_cast<int>(waitMs)).has_value());
+  auto ship = inspect("pending");
+  EXPECT_EQ(ship["deployCount"], 1);
+  EXPECT_EQ(ship["status"], "stopped");
+  EXPECT_TRUE(ship["nextAttemptAt"].is_null());
 }
 
 TEST_F(Operations, PendingRestartSurvivesAColdDaemonRestart) {
+  constexpr int64_t kMediumBackoffMs = 500;
+  restartDaemon(withBackoff(kMediumBackoffMs));
+  EventStream events = subscribe();
+  ASSERT_TRUE(events.ok());
   ASSERT_EQ(deploySh("durable", "exit 2", {"--restart", "on-failure:1"}).code, 0);
-  ASSERT_TRUE(eventually([&] { return inspect("durable")["status"] == "backoff"; }));
+  ASSERT_TRUE(events.waitFor(eventIs("backoff", "durable")).has_value());
+  // Stopped at once (no CLI in between), well inside the delay.
   pid_t daemon = daemonPid();
-  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
-  waitChild(daemon, 5000);
-  startDaemon();
+  ASSERT_EQ(kill(daemon, SIGTERM), 0);
+  ASSERT_EQ(waitChild(daemon, 5000), 0);
+  int64_t secondStarted = wallClockMs();
+  startDaemon(withBackoff(kMediumBackoffMs));
   EXPECT_EQ(keelan({"wait", "durable"}, 20000).code, 2);
-  EXPECT_EQ(inspect("durable")["deployCount"], 2);
+  auto ship = inspect("durable");
+  EXPECT_EQ(ship["deployCount"], 2);
+  ASSERT_EQ(ship["history"].size(), 2u);
+  EXPECT_GE(parseIsoTime(ship["history"][1]["startedAt"]), secondStarted) << "the second daemon ran the restart";
 }
 
 TEST_F(Operations, BadRestartPolicyIsAUsageError) {
@@ -122,10 +166,7 @@ TEST_F(Operations, OnExitHookGetsTheExitInItsEnvironment) {
 }
 
 TEST_F(Operations, FailingHookIsLoggedAndDaemonWideDefaultApplies) {
-  pid_t daemon = daemonPid();
-  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
-  waitChild(daemon, 5000);
-  startDaemon({"--on-exit", "echo $KEELAN_SIGNAL > default-hook.out; exit 9"});
+  restartDaemon({"--on-exit", "echo $KEELAN_SIGNAL > default-hook.out; exit 9"});
   ASSERT_EQ(deploySh("killed", "exec sleep 1000").code, 0);
   ASSERT_EQ(keelan({"stop", "killed", "--signal", "KILL"}).code, 0);
   ASSERT_TRUE(eventually([&] {
@@ -166,11 +207,8 @@ std::string httpGet(int port, const std::string& path) {
 }
 
 TEST_F(Operations, MetricsMatchWhatHappened) {
-  pid_t daemon = daemonPid();
-  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
-  waitChild(daemon, 5000);
   int port = freePort();
-  startDaemon({"--metrics-address", "127.0.0.1:" + std::to_string(port)});
+  restartDaemon({"--metrics-address", "127.0.0.1:" + std::to_string(port)});
   int index = 0;
   for (const char* script : {"exit 0", "exit 0", "exit 4", "kill -9 $$"}) {
     std::string name = numbered("m", index++);
@@ -208,10 +246,7 @@ namespace keelan::test {
 namespace {
 
 TEST_F(Operations, ChattyShipLogsStayUnderTheLimitAndLoseNothing) {
-  pid_t daemon = daemonPid();
-  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
-  waitChild(daemon, 5000);
-  startDaemon({"--max-log-size", "16K", "--max-log-files", "50"});
+  restartDaemon({"--max-log-size", "16K", "--max-log-files", "50"});
   // 4,000 numbered lines, then block until told to exit.
   ASSERT_EQ(mkfifo((root_ + "/tmp/done").c_str(), 0666), 0);
   ASSERT_EQ(deploySh("chatty", "i=0; while [ $i -lt 4000 ]; do echo \"line $i\"; i=$((i+1)); done; read x < /tmp/done").code, 0);
@@ -248,10 +283,7 @@ namespace {
 
 TEST_F(Operations, WebhookGetsEachFailureOnceAndRetriesOnA500) {
   WebhookReceiver receiver(/*failFirst=*/true);
-  pid_t daemon = daemonPid();
-  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
-  waitChild(daemon, 5000);
-  startDaemon({"--webhook", "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook"});
+  restartDaemon({"--webhook", "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook"});
   ASSERT_EQ(deploySh("bad", "exit 3").code, 0);
   EXPECT_EQ(keelan({"wait", "bad"}).code, 3);
   // The first POST gets a 500 and is retried once.

@@ -187,7 +187,7 @@ TEST_F(ServerLimits, RemoveDuringReplaceIsRefusedPipelined) {
   EXPECT_EQ(record["processId"], pid);
   // Once the replace is done, the same rm goes through.
   EXPECT_EQ(keelan({"rm", "--force", "x"}).code, 0);
-  EXPECT_TRUE(eventually([&] { return !processAlive(pid); }));
+  EXPECT_TRUE(waitForExit(pid, 10000));
 }
 
 TEST_F(ServerLimits, RemoveDuringReplaceIsRefusedAcrossConnections) {

@@ -359,7 +359,7 @@ TEST_F(TrustFiles, StopDoesNotSignalAProcessThatIsNotThisBasesDaemon) {
   pid_t daemon = daemonPid();
   Result stop = keelan({"daemon", "stop"});
   EXPECT_EQ(stop.code, 0) << stop.err;
-  EXPECT_TRUE(eventually([&] { return !processAlive(daemon); }));
+  EXPECT_TRUE(waitForExit(daemon, 10000));
 }
 
 // ------------------------------------------------------------- --socket

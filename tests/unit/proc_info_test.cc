@@ -29,11 +29,13 @@ TEST(ProcStat, LivenessTellsAliveZombieAndReused) {
   EXPECT_EQ(checkLiveness(getpid(), self->startTime + 1), Liveness::reused);
   pid_t child = fork();
   if (child == 0) _exit(0);
-  auto childStat = readProcStat(child);
   // Until reaped, the child is a zombie: kill(pid, 0) would say alive.
   siginfo_t info{};
-  waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT);
-  uint64_t start = childStat ? childStat->startTime : readProcStat(child)->startTime;
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+  auto childStat = readProcStat(child);
+  ASSERT_TRUE(childStat.has_value()) << "a zombie still has /proc/PID/stat";
+  EXPECT_EQ(childStat->state, 'Z');
+  uint64_t start = childStat->startTime;
   EXPECT_EQ(checkLiveness(child, start), Liveness::gone);
   waitpid(child, nullptr, 0);
   EXPECT_EQ(checkLiveness(child, start), Liveness::gone);

@@ -152,7 +152,9 @@ TEST(ShipRecord, TextIsExactlyTheDomDump) {
   full.spec.maxLogFiles = 3;
   full.spec.env = {{"Z", "last"}, {"A", "tab\there"}, {"UTF", "h\xc3\xa9 \xe2\x82\xac"}, {"BAD", "\xff\xfe"}, {"CTL", std::string("\x01\x1f\x7f", 3)}};
   full.spec.command = {"/bin/sh", "-c", "printf '%s\\n' \"$A\"", ""};
-  full.spec.restart = parseRestartPolicy("on-failure:5").value();
+  auto policy = parseRestartPolicy("on-failure:5");
+  ASSERT_TRUE(policy.has_value());
+  full.spec.restart = *policy;
   onSpawned(full, 4194304, 18446744073709551615ull, "boot-\"id\"", "2026-11-26T10:15:03.123Z");
   EXPECT_EQ(shipRecordText(full), dump(full));
   onExited(full, ExitStatus::exited(255), "waitpid", "stopped by request", "2026-11-26T10:15:04.000Z");
@@ -181,14 +183,21 @@ namespace keelan {
 namespace {
 
 TEST(RestartPolicy, ParseAndPrint) {
-  for (const char* text : {"no", "on-failure", "on-failure:3", "always", "always:10"})
-    EXPECT_EQ(restartPolicyText(*parseRestartPolicy(text)), text);
+  for (const char* text : {"no", "on-failure", "on-failure:3", "always", "always:10"}) {
+    auto policy = parseRestartPolicy(text);
+    ASSERT_TRUE(policy.has_value()) << text;
+    EXPECT_EQ(restartPolicyText(*policy), text);
+  }
   for (const char* bad : {"", "yes", "on-failure:", "on-failure:0", "on-failure:-1", "no:3", "always:x", "always:9999999"})
     EXPECT_FALSE(parseRestartPolicy(bad).has_value()) << bad;
 }
 
 TEST(RestartPolicy, DecisionsAndBackoff) {
-  RestartPolicy onFailure3 = *parseRestartPolicy("on-failure:3");
+  auto parsedOnFailure3 = parseRestartPolicy("on-failure:3");
+  auto parsedAlways = parseRestartPolicy("always");
+  ASSERT_TRUE(parsedOnFailure3.has_value());
+  ASSERT_TRUE(parsedAlways.has_value());
+  RestartPolicy onFailure3 = *parsedOnFailure3;
   EXPECT_FALSE(decideRestart(onFailure3, ExitStatus::exited(0), 0, 10).restart);
   auto first = decideRestart(onFailure3, ExitStatus::exited(1), 0, 10);
   EXPECT_TRUE(first.restart);
@@ -202,7 +211,7 @@ TEST(RestartPolicy, DecisionsAndBackoff) {
   auto fresh = decideRestart(onFailure3, ExitStatus::exited(1), 3, kBackoffResetAfterMs);
   EXPECT_TRUE(fresh.restart);
   EXPECT_EQ(fresh.delayMs, 1000);
-  RestartPolicy always = *parseRestartPolicy("always");
+  RestartPolicy always = *parsedAlways;
   EXPECT_TRUE(decideRestart(always, ExitStatus::exited(0), 0, 10).restart);
   EXPECT_EQ(decideRestart(always, ExitStatus::exited(0), 30, 10).delayMs, kBackoffCapMs);
   EXPECT_EQ(decideRestart(always, ExitStatus::exited(0), 1000, 10).delayMs, kBackoffCapMs);

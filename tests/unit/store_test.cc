@@ -38,6 +38,7 @@ TEST_F(StoreTest, RecordsAndHistorySurviveReopening) {
     onSpawned(r, 10, 1, "b", "t1");
     Transition t = onExited(r, ExitStatus::exited(3), "waitpid", "", "t2");
     batch.put(r);
+    ASSERT_TRUE(t.finishedRun.has_value());
     batch.runs.emplace_back("web", *t.finishedRun);
     ASSERT_EQ(store.commit(batch), "");
   }
@@ -62,6 +63,7 @@ TEST_F(StoreTest, HistoryIsBoundedToTheLastHundredRuns) {
     Transition t = onExited(r, ExitStatus::exited(i % 256), "waitpid", "", "t");
     StoreBatch batch;
     batch.put(r);
+    ASSERT_TRUE(t.finishedRun.has_value());
     batch.runs.emplace_back("busy", *t.finishedRun);
     ASSERT_EQ(store.commit(batch), "");
   }
@@ -84,6 +86,7 @@ TEST_F(StoreTest, RemoveDeletesRecordAndHistory) {
   Transition t = onExited(r, ExitStatus::exited(0), "waitpid", "", "t");
   StoreBatch batch;
   batch.put(r);
+  ASSERT_TRUE(t.finishedRun.has_value());
   batch.runs.emplace_back("gone", *t.finishedRun);
   ASSERT_EQ(store.commit(batch), "");
   StoreBatch removal;
