@@ -56,19 +56,6 @@ std::vector<ConfigField> makeFields() {
   };
 }
 
-// The member a field names, in `config`.
-template <typename Config, typename Visitor>
-auto withMember(Config& config, const ConfigMember& member, Visitor&& visit) {
-  return std::visit(
-      [&](auto pointer) {
-        if constexpr (std::is_same_v<decltype(pointer), std::string Paths::*>)
-          return visit(config.paths.*pointer);
-        else
-          return visit(config.*pointer);
-      },
-      member);
-}
-
 template <typename T>
 std::string readValue(const json& value, T& out) {
   if constexpr (std::is_same_v<T, bool>) {
@@ -95,7 +82,7 @@ std::string encode(const DaemonConfig& config, bool firstStart) {
   json out = json::object();
   for (const ConfigField& field : configFields()) {
     if (field.carried == Carried::firstStartOnly && !firstStart) continue;
-    withMember(config, field.member, [&](const auto& value) { out[field.key] = value; });
+    withConfigMember(config, field.member, [&](const auto& value) { out[field.key] = value; });
   }
   out["format"] = 1;
   return out.dump();
@@ -109,7 +96,7 @@ std::string decodeField(const ConfigField& field, const json& in, DaemonConfig& 
     if (field.ifMissing.is_null()) return "";
     value = &field.ifMissing;
   }
-  std::string error = withMember(config, field.member, [&](auto& member) { return readValue(*value, member); });
+  std::string error = withConfigMember(config, field.member, [&](auto& member) { return readValue(*value, member); });
   return error.empty() ? "" : std::string("the field '") + field.key + "' " + error;
 }
 
@@ -140,7 +127,7 @@ json configStatusFields(const DaemonConfig& config) {
   json out = json::object();
   for (const ConfigField& field : configFields())
     if (field.statusKey != nullptr)
-      withMember(config, field.member, [&](const auto& value) { out[field.statusKey] = value; });
+      withConfigMember(config, field.member, [&](const auto& value) { out[field.statusKey] = value; });
   return out;
 }
 

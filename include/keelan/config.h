@@ -92,6 +92,19 @@ struct ConfigField {
 
 const std::vector<ConfigField>& configFields();
 
+// Calls `visit` with the member of `config` that `member` names.
+template <typename Config, typename Visitor>
+auto withConfigMember(Config& config, const ConfigMember& member, Visitor&& visit) {
+  return std::visit(
+      [&](auto pointer) {
+        if constexpr (std::is_same_v<decltype(pointer), std::string Paths::*>)
+          return visit(config.paths.*pointer);
+        else
+          return visit(config.*pointer);
+      },
+      member);
+}
+
 // `keelan __daemon` with the whole configuration in KEELAN_DAEMON_CONFIG:
 // how `daemon start` runs the daemon (after forking, or in place with
 // --foreground).
