@@ -1,9 +1,19 @@
 #pragma once
 // The daemon's configuration: every option of `daemon start`, and what an
 // in-place restart carries across the exec. Pure data; no I/O.
+//
+// ONE list of fields (configFields()) drives the JSON encodings (the first
+// start's `keelan __daemon` and the in-place restart's `keelan
+// __daemon-reexec`), their decoding, the hidden `daemon start --x-…` test
+// options and the configuration part of the daemon's `status` reply. Adding
+// an option is one line there (and its member here).
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
 
 #include "keelan/paths.h"
 
@@ -55,12 +65,69 @@ struct DaemonConfig {
   bool noSubreaper = false;                  // --x-no-subreaper: the negative control of orphan reaping
 };
 
+static_assert(std::is_same_v<size_t, uint64_t>, "the field table holds sizes as uint64_t");
+
+// One member of DaemonConfig (or of its Paths), by type.
+using ConfigMember = std::variant<int DaemonConfig::*, int64_t DaemonConfig::*, uint64_t DaemonConfig::*,
+                                  bool DaemonConfig::*, std::string DaemonConfig::*, std::string Paths::*>;
+
+// Which encodings carry a field.
+enum class Carried {
+  always,          // the first start and every in-place restart
+  firstStartOnly,  // start-up requests (--new-store, the ready pipe…): done once
+};
+
+struct ConfigField {
+  const char* key;  // its JSON key in both encodings
+  ConfigMember member;
+  Carried carried;
+  // Fields added after the first encoding may be missing (an older daemon's
+  // re-exec): they then keep their default, or take `ifMissing` when set.
+  bool optional;
+  nlohmann::json ifMissing = nullptr;
+  const char* statusKey = nullptr;  // its key in the daemon's `status` reply
+  const char* hiddenOption = nullptr;  // `daemon start --x-…`, for tests
+  int64_t optionMin = 0, optionMax = 0;  // the hidden option's range (not for flags)
+};
+
+const std::vector<ConfigField>& configFields();
+
+// Calls `visit` with the member of `config` that `member` names.
+template <typename Config, typename Visitor>
+auto withConfigMember(Config& config, const ConfigMember& member, Visitor&& visit) {
+  return std::visit(
+      [&](auto pointer) {
+        if constexpr (std::is_same_v<decltype(pointer), std::string Paths::*>)
+          return visit(config.paths.*pointer);
+        else
+          return visit(config.*pointer);
+      },
+      member);
+}
+
+// `keelan __daemon` with the whole configuration in KEELAN_DAEMON_CONFIG:
+// how `daemon start` runs the daemon (after forking, or in place with
+// --foreground).
+inline constexpr const char* kDaemonVerb = "__daemon";
+inline constexpr const char* kDaemonConfigVariable = "KEELAN_DAEMON_CONFIG";
+std::string encodeStartConfig(const DaemonConfig& config);
+
 // `keelan __daemon-reexec` with the configuration in KEELAN_REEXEC_CONFIG:
-// how the daemon re-executes itself in place.
+// how the daemon re-executes itself in place. Start-only fields are left out.
 inline constexpr const char* kDaemonReexecVerb = "__daemon-reexec";
 inline constexpr const char* kReexecConfigVariable = "KEELAN_REEXEC_CONFIG";
 std::string encodeReexecConfig(const DaemonConfig& config);
-// Returns an error message, empty on success.
-std::string decodeReexecConfig(const std::string& text, DaemonConfig& config);
+
+// Decodes either encoding into `config` (missing optional fields keep the
+// values `config` has). Returns an error message, empty on success; a value
+// of the wrong type or out of its type's range is an error.
+std::string decodeConfig(const std::string& text, DaemonConfig& config);
+inline std::string decodeReexecConfig(const std::string& text, DaemonConfig& config) {
+  return decodeConfig(text, config);
+}
+
+// The configuration fields of the daemon's `status` reply: socket,
+// intervalSeconds, logFile, pidFile and baseDirectory.
+nlohmann::json configStatusFields(const DaemonConfig& config);
 
 }  // namespace keelan

@@ -1,11 +1,15 @@
 #pragma once
-// Starting the daemon in the background: double fork and setsid before any
-// libuv or LMDB call, then wait for the daemon to say it is ready.
+// Starting the daemon: `keelan __daemon` with the whole DaemonConfig in
+// KEELAN_DAEMON_CONFIG. In the background: fork, setsid, fork again, stdio to
+// the log, then exec it with the ready pipe as its only inherited fd beyond
+// stdio, and wait for it to say "ok PID" or "error REASON" (a failed exec says
+// so through the same pipe). In the foreground: exec it in place.
+// Fork before any libuv or LMDB call: the CLI makes none.
 #include <sys/types.h>
 
 #include <string>
 
-#include "keelan/daemon.h"
+#include "keelan/config.h"
 
 namespace keelan {
 
@@ -15,7 +19,12 @@ struct StartResult {
   std::string message;  // the daemon's own reason when !ok
 };
 
-StartResult startDetachedDaemon(DaemonConfig config);
+// The binary that is started is `binary` (by default this very image, which
+// works even when its file has been replaced or removed since).
+inline constexpr const char* kThisImage = "/proc/self/exe";
+StartResult startDetachedDaemon(DaemonConfig config, const std::string& binary = kThisImage);
+// Returns only when the exec failed, with the reason.
+std::string execDaemonInPlace(DaemonConfig config, const std::string& binary = kThisImage);
 std::string selfExecutable();
 
 }  // namespace keelan
