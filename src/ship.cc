@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string_view>
 
 namespace keelan {
 
@@ -243,6 +244,32 @@ void appendStringOrNull(std::string& out, const std::string& text) {
   if (text.empty()) out += "null";
   else appendString(out, text);
 }
+// `memberStart` is the member's `,"key":` as dump() writes it.
+void appendStringOrNullMember(std::string& out, std::string_view memberStart, const std::string& text) {
+  out += memberStart;
+  appendStringOrNull(out, text);
+}
+void appendStringArray(std::string& out, const std::vector<std::string>& items) {
+  out.push_back('[');
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    appendString(out, items[i]);
+  }
+  out.push_back(']');
+}
+// std::map iterates in the byte order of its keys, the order dump() writes.
+void appendStringObject(std::string& out, const std::map<std::string, std::string>& members) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [key, value] : members) {
+    if (!first) out.push_back(',');
+    first = false;
+    appendString(out, key);
+    out.push_back(':');
+    appendString(out, value);
+  }
+  out.push_back('}');
+}
 }  // namespace
 
 // Written directly rather than through a DOM: every commit, reply, event and
@@ -258,35 +285,20 @@ std::string shipRecordText(const ShipRecord& record) {
   out.reserve(640);
   out += "{\"adopted\":";
   out += record.adopted ? "true" : "false";
-  out += ",\"bootId\":";
-  appendStringOrNull(out, record.bootId);
-  out += ",\"command\":[";
-  for (size_t i = 0; i < spec.command.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    appendString(out, spec.command[i]);
-  }
-  out += "],\"coreDumped\":";
+  appendStringOrNullMember(out, ",\"bootId\":", record.bootId);
+  out += ",\"command\":";
+  appendStringArray(out, spec.command);
+  out += ",\"coreDumped\":";
   out += signaled ? (exit.coreDumped ? "true" : "false") : "null";
-  out += ",\"cwd\":";
-  appendStringOrNull(out, spec.cwd);
+  appendStringOrNullMember(out, ",\"cwd\":", spec.cwd);
   out += ",\"deployCount\":" + std::to_string(record.deployCount);
-  out += ",\"env\":{";
-  bool first = true;
-  for (const auto& [key, value] : spec.env) {
-    if (!first) out.push_back(',');
-    first = false;
-    appendString(out, key);
-    out.push_back(':');
-    appendString(out, value);
-  }
-  out += "},\"error\":";
-  appendStringOrNull(out, record.error);
+  out += ",\"env\":";
+  appendStringObject(out, spec.env);
+  appendStringOrNullMember(out, ",\"error\":", record.error);
   out += ",\"exitCode\":";
   out += exited ? std::to_string(exit.code) : "null";
-  out += ",\"exitStatusSource\":";
-  appendStringOrNull(out, record.exitSource);
-  out += ",\"lastCheckedAt\":";
-  appendStringOrNull(out, record.lastCheckedAt);
+  appendStringOrNullMember(out, ",\"exitStatusSource\":", record.exitSource);
+  appendStringOrNullMember(out, ",\"lastCheckedAt\":", record.lastCheckedAt);
   out += ",\"maxLogFiles\":";
   out += spec.maxLogFiles > 0 ? std::to_string(spec.maxLogFiles) : "null";
   out += ",\"maxLogSize\":";
@@ -297,8 +309,7 @@ std::string shipRecordText(const ShipRecord& record) {
   if (record.status == ShipStatus::backoff) appendString(out, isoTime(record.nextAttemptMs));
   else out += "null";
   out += ",\"nextAttemptMs\":" + std::to_string(record.nextAttemptMs);
-  out += ",\"onExit\":";
-  appendStringOrNull(out, spec.onExit);
+  appendStringOrNullMember(out, ",\"onExit\":", spec.onExit);
   out += ",\"processId\":";
   out += record.pid > 0 ? std::to_string(record.pid) : "null";
   out += ",\"processStartTime\":" + std::to_string(record.startTime);
@@ -306,21 +317,16 @@ std::string shipRecordText(const ShipRecord& record) {
   appendString(out, restartPolicyText(spec.restart));
   out += ",\"restartStreak\":" + std::to_string(record.restartStreak);
   out += ",\"restarts\":" + std::to_string(record.restarts);
-  out += ",\"root\":";
-  appendStringOrNull(out, spec.root);
+  appendStringOrNullMember(out, ",\"root\":", spec.root);
   out += ",\"runCount\":" + std::to_string(record.runCount);
-  out += ",\"startedAt\":";
-  appendStringOrNull(out, record.startedAt);
+  appendStringOrNullMember(out, ",\"startedAt\":", record.startedAt);
   out += ",\"status\":";
   out += std::string("\"") + statusName(record.status) + "\"";
-  out += ",\"stoppedAt\":";
-  appendStringOrNull(out, record.stoppedAt);
-  out += ",\"stoppedReason\":";
-  appendStringOrNull(out, record.stoppedReason);
+  appendStringOrNullMember(out, ",\"stoppedAt\":", record.stoppedAt);
+  appendStringOrNullMember(out, ",\"stoppedReason\":", record.stoppedReason);
   out += ",\"termSignal\":";
   out += signaled ? std::to_string(exit.signal) : "null";
-  out += ",\"user\":";
-  appendStringOrNull(out, spec.user);
+  appendStringOrNullMember(out, ",\"user\":", spec.user);
   out.push_back('}');
   return out;
 }

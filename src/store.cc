@@ -71,71 +71,87 @@ void Store::close() {
   env_ = nullptr;
 }
 
-std::string Store::open(const std::string& directory, size_t initialMapSize) {
-  // LMDB opens data.mdb and lock.mdb by name and trusts what it maps: check
-  // them first (no symlink, regular files, data.mdb as long as its meta page
-  // says, every reachable page sound), then make sure LMDB opened that file.
+namespace {
+
+std::string damagedDatabaseMessage(const std::string& directory, const ScanReport& report) {
+  std::string message = "the database " + directory + "/data.mdb is damaged: " + report.problems.front();
+  if (report.problems.size() > 1) message += " (and " + std::to_string(report.problems.size() - 1) + " more)";
+  return message + "; `keelan store check` lists what is readable; restore a backup with "
+                   "`keelan daemon start --from-backup FILE`, or start from every sound page with "
+                   "`keelan daemon start --salvage`";
+}
+
+// LMDB opens data.mdb and lock.mdb by name and trusts what it maps: check
+// them first (no symlink, regular files, data.mdb as long as its meta page
+// says, every reachable page sound). `checked` identifies the data file
+// that passed, so that the caller can make sure LMDB opened that file.
+std::string checkBeforeMapping(const std::string& directory, bool& haveData, struct stat& checked) {
   DataFileState state;
   if (auto e = checkDataFiles(directory, state); !e.empty()) return e;
+  haveData = state.dataExists && state.dataSize > 0;
+  if (!haveData) return "";
+  std::string error;
+  int dirFd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirFd < 0) return "cannot open directory " + directory + ": " + strerror(errno);
+  int fd = openRegularFileAt(dirFd, "data.mdb", directory + "/data.mdb", error);
+  ::close(dirFd);
+  if (fd < 0) return error;
+  ScanReport report = scanDataFile(fd, {});
+  fstat(fd, &checked);
+  ::close(fd);
+  if (!report.problems.empty()) return damagedDatabaseMessage(directory, report);
+  return "";
+}
+
+}  // namespace
+
+std::string Store::open(const std::string& directory, size_t initialMapSize) {
+  bool haveData = false;
   struct stat checked {};
-  bool haveData = state.dataExists && state.dataSize > 0;
-  if (haveData) {
-    std::string error;
-    int dirFd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dirFd < 0) return "cannot open directory " + directory + ": " + strerror(errno);
-    int fd = openRegularFileAt(dirFd, "data.mdb", directory + "/data.mdb", error);
-    ::close(dirFd);
-    if (fd < 0) return error;
-    ScanReport report = scanDataFile(fd, {});
-    fstat(fd, &checked);
-    ::close(fd);
-    if (!report.problems.empty()) {
-      std::string message = "the database " + directory + "/data.mdb is damaged: " + report.problems.front();
-      if (report.problems.size() > 1) message += " (and " + std::to_string(report.problems.size() - 1) + " more)";
-      return message + "; `keelan store check` lists what is readable; restore a backup with "
-                       "`keelan daemon start --from-backup FILE`, or start from every sound page with "
-                       "`keelan daemon start --salvage`";
-    }
-  }
+  if (auto e = checkBeforeMapping(directory, haveData, checked); !e.empty()) return e;
   int rc = mdb_env_create(&env_);
   if (rc != 0) return lmdbError("cannot create LMDB environment", rc);
+  std::string error = openEnvironment(directory, initialMapSize, haveData ? &checked : nullptr);
+  if (error.empty()) error = openTables(directory);
+  if (!error.empty()) close();
+  return error;
+}
+
+std::string Store::openEnvironment(const std::string& directory, size_t initialMapSize, const struct stat* checked) {
   mdb_env_set_maxdbs(env_, 8);
   mdb_env_set_mapsize(env_, initialMapSize);
-  rc = mdb_env_open(env_, directory.c_str(), MDB_NOTLS, 0600);
+  int rc = mdb_env_open(env_, directory.c_str(), MDB_NOTLS, 0600);
   if (rc != 0) {
     std::string error = lmdbError("cannot open the database in " + directory, rc);
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
       error += " (the data file is not a keelan/LMDB database of a version this build can read)";
-    close();
     return error;
   }
   {
     int fd = -1;
     struct stat opened {};
-    if (haveData && (mdb_env_get_fd(env_, &fd) != 0 || fstat(fd, &opened) != 0 || opened.st_dev != checked.st_dev ||
-                     opened.st_ino != checked.st_ino)) {
-      close();
+    if (checked != nullptr && (mdb_env_get_fd(env_, &fd) != 0 || fstat(fd, &opened) != 0 ||
+                               opened.st_dev != checked->st_dev || opened.st_ino != checked->st_ino))
       return "refusing " + directory + "/data.mdb: it was replaced while being opened";
-    }
   }
   // LMDB leaves the data file open across exec; every ship would inherit it.
   int fd = -1;
   if (mdb_env_get_fd(env_, &fd) == 0 && fd >= 0) fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
   checkReaders();
+  return "";
+}
 
-  int txnRc = 0;
-  Txn txn(env_, 0, txnRc);
-  if (txnRc != 0) {
-    close();
-    return lmdbError("cannot begin a transaction", txnRc);
-  }
+// The transaction ends (is aborted or committed) before the caller closes
+// the environment on an error: LMDB requires that order.
+std::string Store::openTables(const std::string& directory) {
+  int rc = 0;
+  Txn txn(env_, 0, rc);
+  if (rc != 0) return lmdbError("cannot begin a transaction", rc);
   if ((rc = mdb_dbi_open(txn.get(), "meta", MDB_CREATE, &meta_)) != 0 ||
       (rc = mdb_dbi_open(txn.get(), "ships", MDB_CREATE, &ships_)) != 0 ||
       (rc = mdb_dbi_open(txn.get(), "runs", MDB_CREATE, &runs_)) != 0 ||
-      (rc = mdb_dbi_open(txn.get(), "quarantine", MDB_CREATE, &quarantine_)) != 0) {
-    close();
+      (rc = mdb_dbi_open(txn.get(), "quarantine", MDB_CREATE, &quarantine_)) != 0)
     return lmdbError("cannot open the databases in " + directory, rc);
-  }
   std::string schemaKey = "schema";
   MDB_val key = toVal(schemaKey), value{};
   rc = mdb_get(txn.get(), meta_, &key, &value);
@@ -145,16 +161,11 @@ std::string Store::open(const std::string& directory, size_t initialMapSize) {
     rc = mdb_put(txn.get(), meta_, &key, &versionVal, 0);
   } else if (rc == 0) {
     std::string stored(static_cast<const char*>(value.mv_data), value.mv_size);
-    if (stored != std::to_string(kSchemaVersion)) {
-      close();
+    if (stored != std::to_string(kSchemaVersion))
       return "the database in " + directory + " has schema version " + stored + "; this keelan reads version " +
              std::to_string(kSchemaVersion);
-    }
   }
-  if (rc != 0 || (rc = txn.commit()) != 0) {
-    close();
-    return lmdbError("cannot initialise the database in " + directory, rc);
-  }
+  if (rc != 0 || (rc = txn.commit()) != 0) return lmdbError("cannot initialise the database in " + directory, rc);
   return "";
 }
 

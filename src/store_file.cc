@@ -124,72 +124,103 @@ class Scanner {
     return readAt(fd_, into.data(), into.size(), pgno * meta_.pageSize);
   }
 
+  // What a tree page's header says, once checked.
+  struct PageLayout {
+    bool branch = false;
+    uint16_t upper = 0;
+    size_t keys = 0;
+  };
+
   void walkPage(const std::string& table, uint64_t pgno, int depth, uint64_t& seen, int& deepest) {
     std::string where = "page " + std::to_string(pgno) + " (table '" + tableName(table) + "')";
-    if (pgno < 2 || pgno > meta_.lastPage) return problem(where + ": page number out of range");
-    if (depth > kMaxDepth) return problem(where + ": tree deeper than " + std::to_string(kMaxDepth));
-    if (!markVisited(pgno, pgno)) return problem(where + ": reached twice");
     std::vector<unsigned char> page;
-    if (!load(pgno, page)) return problem(where + ": cannot be read");
+    PageLayout layout;
+    if (!loadTreePage(where, pgno, depth, page) || !readLayout(where, pgno, page, layout)) return;
+    if (depth > deepest) deepest = depth;
+    for (size_t i = 0; i < layout.keys; ++i)
+      if (!walkNode(table, where, page, layout, i, depth, seen, deepest)) return;
+  }
+
+  // Records a problem; false, so that a check can end with it.
+  bool fail(const std::string& what) {
+    problem(what);
+    return false;
+  }
+
+  // A page is read at most once: a loop of pages ends at the second visit.
+  bool loadTreePage(const std::string& where, uint64_t pgno, int depth, std::vector<unsigned char>& page) {
+    if (pgno < 2 || pgno > meta_.lastPage) return fail(where + ": page number out of range");
+    if (depth > kMaxDepth) return fail(where + ": tree deeper than " + std::to_string(kMaxDepth));
+    if (!markVisited(pgno, pgno)) return fail(where + ": reached twice");
+    if (!load(pgno, page)) return fail(where + ": cannot be read");
     ++report_.pagesChecked;
+    return true;
+  }
+
+  bool readLayout(const std::string& where, uint64_t pgno, const std::vector<unsigned char>& page, PageLayout& layout) {
     const unsigned char* p = page.data();
     size_t size = page.size();
     uint16_t flags = u16(p + 10), lower = u16(p + 12), upper = u16(p + 14);
-    if (u64(p) != pgno) return problem(where + ": header names page " + std::to_string(u64(p)));
+    if (u64(p) != pgno) return fail(where + ": header names page " + std::to_string(u64(p)));
     bool branch = (flags & kBranch) != 0, leaf = (flags & kLeaf) != 0;
     if (branch == leaf || (flags & (kOverflow | kLeaf2 | kSubPage)) != 0)
-      return problem(where + ": not a branch or leaf page (flags " + std::to_string(flags) + ")");
+      return fail(where + ": not a branch or leaf page (flags " + std::to_string(flags) + ")");
     if (lower < kPageHeader || lower > upper || upper > size || (lower - kPageHeader) % 2 != 0)
-      return problem(where + ": bad free-space bounds");
+      return fail(where + ": bad free-space bounds");
     size_t keys = (lower - kPageHeader) / 2;
-    if (branch && keys == 0) return problem(where + ": a branch page without children");
-    if (depth > deepest) deepest = depth;
-    for (size_t i = 0; i < keys; ++i) {
-      size_t at = u16(p + kPageHeader + 2 * i);
-      if (at < upper || at + kNodeHeader > size) return problem(where + ": node " + std::to_string(i) + " off the page");
-      const unsigned char* node = p + at;
-      uint16_t nodeFlags = u16(node + 4);
-      size_t keySize = u16(node + 6);
-      if (at + kNodeHeader + keySize > size) return problem(where + ": key of node " + std::to_string(i) + " off the page");
-      std::string key(reinterpret_cast<const char*>(node + kNodeHeader), keySize);
-      if (branch) {
-        uint64_t child = u16(node) | (uint64_t{u16(node + 2)} << 16) | (uint64_t{nodeFlags} << 32);
-        walkPage(table, child, depth + 1, seen, deepest);
-        continue;
-      }
-      ++seen;
-      uint64_t dataSize = u16(node) | (uint64_t{u16(node + 2)} << 16);
-      const unsigned char* data = node + kNodeHeader + keySize;
-      size_t dataAt = at + kNodeHeader + keySize;
-      std::string value;
-      if (nodeFlags & kNodeBigData) {
-        if (dataAt + 8 > size) return problem(where + ": overflow reference of node " + std::to_string(i) + " off the page");
-        if (!readOverflow(table, u64(data), dataSize, value)) continue;
-      } else {
-        if (dataAt + dataSize > size) return problem(where + ": value of node " + std::to_string(i) + " off the page");
-        value.assign(reinterpret_cast<const char*>(data), dataSize);
-      }
-      if (table.empty()) {
-        // The main database: each record names a table and holds its MDB_db.
-        if ((nodeFlags & kNodeSubData) == 0) continue;
-        if (value.size() != kDbSize) {
-          problem(where + ": table '" + key + "' has a bad header");
-          continue;
-        }
-        const auto* db = reinterpret_cast<const unsigned char*>(value.data());
-        if (key.empty()) {
-          problem(where + ": a table without a name");
-          continue;
-        }
-        walkTree(key, u64(db + 40), u64(db + 32), u16(db + 6));
-        continue;
-      }
-      if (nodeFlags & (kNodeSubData | kNodeDupData)) {
-        problem(where + ": unexpected duplicate-key data in node " + std::to_string(i));
-        continue;
-      }
-      if (visit_) visit_(table, key, value);
+    if (branch && keys == 0) return fail(where + ": a branch page without children");
+    layout = {branch, upper, keys};
+    return true;
+  }
+
+  // Node `i`: a child page to walk, or a record. False when the node lies
+  // off its page: the rest of the page is not trusted either.
+  bool walkNode(const std::string& table, const std::string& where, const std::vector<unsigned char>& page,
+                const PageLayout& layout, size_t i, int depth, uint64_t& seen, int& deepest) {
+    const unsigned char* p = page.data();
+    size_t size = page.size();
+    size_t at = u16(p + kPageHeader + 2 * i);
+    if (at < layout.upper || at + kNodeHeader > size) return fail(where + ": node " + std::to_string(i) + " off the page");
+    const unsigned char* node = p + at;
+    uint16_t nodeFlags = u16(node + 4);
+    size_t keySize = u16(node + 6);
+    if (at + kNodeHeader + keySize > size) return fail(where + ": key of node " + std::to_string(i) + " off the page");
+    std::string key(reinterpret_cast<const char*>(node + kNodeHeader), keySize);
+    if (layout.branch) {
+      uint64_t child = u16(node) | (uint64_t{u16(node + 2)} << 16) | (uint64_t{nodeFlags} << 32);
+      walkPage(table, child, depth + 1, seen, deepest);
+      return true;
     }
+    ++seen;
+    uint64_t dataSize = u16(node) | (uint64_t{u16(node + 2)} << 16);
+    const unsigned char* data = node + kNodeHeader + keySize;
+    size_t dataAt = at + kNodeHeader + keySize;
+    std::string value;
+    if (nodeFlags & kNodeBigData) {
+      if (dataAt + 8 > size) return fail(where + ": overflow reference of node " + std::to_string(i) + " off the page");
+      if (!readOverflow(table, u64(data), dataSize, value)) return true;
+    } else {
+      if (dataAt + dataSize > size) return fail(where + ": value of node " + std::to_string(i) + " off the page");
+      value.assign(reinterpret_cast<const char*>(data), dataSize);
+    }
+    visitRecord(table, where, i, nodeFlags, key, value);
+    return true;
+  }
+
+  void visitRecord(const std::string& table, const std::string& where, size_t i, uint16_t nodeFlags,
+                   const std::string& key, const std::string& value) {
+    if (table.empty()) {
+      // The main database: each record names a table and holds its MDB_db.
+      if ((nodeFlags & kNodeSubData) == 0) return;
+      if (value.size() != kDbSize) return problem(where + ": table '" + key + "' has a bad header");
+      const auto* db = reinterpret_cast<const unsigned char*>(value.data());
+      if (key.empty()) return problem(where + ": a table without a name");
+      walkTree(key, u64(db + 40), u64(db + 32), u16(db + 6));
+      return;
+    }
+    if (nodeFlags & (kNodeSubData | kNodeDupData))
+      return problem(where + ": unexpected duplicate-key data in node " + std::to_string(i));
+    if (visit_) visit_(table, key, value);
   }
 
   bool readOverflow(const std::string& table, uint64_t pgno, uint64_t dataSize, std::string& value) {

@@ -8,6 +8,7 @@
 // "quarantine" keeps, raw and under their key, ship records that could not be
 // decoded at start-up, so that one bad record never hides the others.
 #include <lmdb.h>
+#include <sys/stat.h>
 
 #include <string>
 #include <utility>
@@ -91,6 +92,10 @@ class Store : public RecordStore {
   size_t mapSize() const;
 
  private:
+  // The steps of open(): each returns an error message, and open() closes
+  // the environment on one. `checked`: the data file scanned, if any.
+  std::string openEnvironment(const std::string& directory, size_t initialMapSize, const struct stat* checked);
+  std::string openTables(const std::string& directory);
   std::string commitOnce(const StoreBatch& batch, int& rc);
   std::string quarantine(const std::vector<std::pair<std::string, std::string>>& bad);
   MDB_env* env_ = nullptr;
