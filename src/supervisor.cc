@@ -207,7 +207,6 @@ void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
   parts_.reaper.track(child.pid, std::move(child.pidfd));
   shipOfPid_[child.pid] = spec.name;
   sessionOwner_[child.pid] = spec.name;
-  log_.info("ship " + spec.name + " deployed pid=" + std::to_string(child.pid));
   gate_.deliver([this, to, line = "{\"id\":" + to.requestId.dump(-1, ' ', false, json::error_handler_t::replace) +
                             ",\"ok\":true,\"ship\":" + text + "}\n"]() mutable {
     parts_.outbox.sendLine(to.clientId, std::move(line));

@@ -42,14 +42,13 @@ void Supervisor::recoverRunning(ShipRecord& ship, const std::string& bootId, pid
   switch (ship.pid > 0 ? livenessOf(stat, ship.startTime) : Liveness::gone) {
     case Liveness::alive:
       stepShip(ship, ship_event::Adopted{});
-      log_.info("adopted ship " + name + " pid=" + std::to_string(ship.pid));
       parts_.watcher.watch(name, ship.pid, ship.startTime, std::move(fd));
       return;
     case Liveness::gone:
       if (stat && stat->startTime == ship.startTime && stat->state == 'Z') {
         // Exited, but its new parent has not reaped it yet: a pidfd still
         // reaches it, and on Linux 6.15+ gives the exact status once reaped.
-        stepShip(ship, ship_event::Adopted{});
+        stepShip(ship, ship_event::Adopted{true});
         parts_.watcher.watch(name, ship.pid, ship.startTime, std::move(fd));
         return;
       }
