@@ -71,10 +71,7 @@ void CommitGate::refuseNow(const PendingReply& to, const char* code, const std::
 
 void CommitGate::publish(const std::string& event, const std::string& name, const std::string& recordText) {
   if (outbox_.subscribers() == 0) return;  // nobody to tell: build nothing
-  // Keys in the order a json object would dump them.
-  std::string line = "{\"at\":" + json(nowIso()).dump() + ",\"event\":" + json(event).dump() +
-                     ",\"record\":" + recordText + ",\"ship\":" +
-                     json(name).dump(-1, ' ', false, json::error_handler_t::replace) + "}\n";
+  std::string line = eventLine(event, name, recordText, nowIso());
   deliver([this, line = std::move(line)] { outbox_.broadcast(line); });
 }
 

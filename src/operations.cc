@@ -10,6 +10,7 @@
 
 #include "keelan/exit_status.h"
 #include "keelan/protocol.h"
+#include "keelan/requests.h"
 #include "keelan/store_file.h"
 #include "keelan/time_util.h"
 
@@ -18,12 +19,6 @@ namespace keelan {
 using nlohmann::json;
 
 namespace {
-constexpr size_t kMaxNamesPerRequest = 1000;
-
-std::string replyHead(const PendingReply& to) {
-  return "{\"id\":" + to.requestId.dump(-1, ' ', false, json::error_handler_t::replace) + ",\"ok\":true,";
-}
-
 bool isWrite(const std::string& op) { return op == "deploy" || op == "stop" || op == "rm" || op == "restart"; }
 
 // Resets a flag when the request has been handled, however it ends.
@@ -45,19 +40,19 @@ void Operations::handleLine(const ClientInfo& client, const std::string& line) {
   }
   PendingReply to{client.id, request->id};
   if (daemon_.shuttingDown()) return supervisor_.gate().replyError(to, errc::shutting_down, "the daemon is shutting down");
-  const std::string& op = request->op;
+  const std::string op = request->op;  // the request is moved into its decoding
   if (supervisor_.gate().outage().active()) {
     // Writes are refused at once; reads are answered at once, from memory.
     if (isWrite(op)) {
-      supervisor_.outbox().sendLine(
-          client.id, encodeLine(errorResponse(to.requestId, {errc::store_unavailable, supervisor_.gate().outage().message()})));
-      return;
+      return supervisor_.gate().refuseNow(to, errc::store_unavailable, supervisor_.gate().outage().message());
     }
     supervisor_.gate().setReplyAtOnce(true);
   }
   ResetOnExit reset{supervisor_.gate()};
   try {
-    dispatch(client, to, op, request->body);
+    Result<TypedRequest> typed = decodeRequest(std::move(*request));
+    if (!typed) return supervisor_.gate().replyError(to, typed.error().code.c_str(), typed.error().message);
+    std::visit([&](auto& r) { handle(client, to, r); }, typed.value());
   } catch (const ProtocolError& e) {
     supervisor_.gate().replyError(to, e.code.c_str(), e.message);
   } catch (const std::invalid_argument& e) {
@@ -70,40 +65,41 @@ void Operations::handleLine(const ClientInfo& client, const std::string& line) {
   }
 }
 
-void Operations::dispatch(const ClientInfo& client, const PendingReply& to, const std::string& op, const json& body) {
-  Supervisor& s = supervisor_;
-  CommitGate& g = supervisor_.gate();
-  if (op == "ping") g.deliver([this, to] { supervisor_.gate().reply(to, daemon_.identity()); });
-  else if (op == "status") status(to);
-  else if (op == "deploy") deploy(to, body);
-  else if (op == "list") list(to, body);
-  else if (op == "inspect") inspect(to, body);
-  else if (op == "stop") stop(to, body);
-  else if (op == "wait") s.wait(to, requireString(body, "name"));
-  else if (op == "rm")
-    s.remove(to, requireString(body, "name"), optionalBool(body, "force", false),
-             optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000);
-  else if (op == "events") events(client, to);
-  else if (op == "restart") {
-    std::optional<int> interval;
-    if (body.contains("intervalSeconds")) interval = static_cast<int>(optionalInt(body, "intervalSeconds", 30, 1, 86400));
-    daemon_.restart(client, to, interval);
-  } else if (op == "metrics") g.deliver([this, to] { supervisor_.gate().reply(to, {{"text", daemon_.renderMetrics()}}); });
-  else if (op == "store-backup") storeBackup(client, to, body);
-  else if (op == "store-check")
-    g.deliver([this, to, report = storeCheckReport(config_.paths.dataDir)] { supervisor_.gate().reply(to, {{"report", report}}); });
-  else g.replyError(to, errc::unknown_op, "unknown op '" + op + "'");
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Ping&) {
+  supervisor_.gate().deliver([this, to] { supervisor_.gate().reply(to, daemon_.identity()); });
 }
 
-void Operations::status(const PendingReply& to) {
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Wait& r) {
+  supervisor_.wait(to, r.name);
+}
+
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Remove& r) {
+  supervisor_.remove(to, r.name, r.force, r.timeoutMs);
+}
+
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Stop& r) {
+  supervisor_.stop(to, r.names, r.signal, r.timeoutMs);
+}
+
+void Operations::handle(const ClientInfo& client, const PendingReply& to, const requests::Restart& r) {
+  daemon_.restart(client, to, r.intervalSeconds);
+}
+
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Metrics&) {
+  supervisor_.gate().deliver([this, to] { supervisor_.gate().reply(to, {{"text", daemon_.renderMetrics()}}); });
+}
+
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::StoreCheck&) {
+  supervisor_.gate().deliver([this, to, report = storeCheckReport(config_.paths.dataDir)] {
+    supervisor_.gate().reply(to, {{"report", report}});
+  });
+}
+
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Status&) {
   json out = daemon_.identity();
+  out.update(configStatusFields(config_));
   out["running"] = true;
   out["uptimeSeconds"] = daemon_.uptimeSeconds();
-  out["socket"] = config_.paths.socket;
-  out["intervalSeconds"] = config_.intervalSeconds;
-  out["logFile"] = config_.paths.logFile;
-  out["pidFile"] = config_.paths.pidFile;
-  out["baseDirectory"] = config_.paths.base;
   out["ships"] = supervisor_.countsByStatus();
   out["adopted"] = supervisor_.adopted();
   out["orphansReaped"] = supervisor_.counters().orphansReaped;
@@ -113,12 +109,12 @@ void Operations::status(const PendingReply& to) {
   supervisor_.gate().deliver([this, to, out] { supervisor_.gate().reply(to, out); });
 }
 
-void Operations::list(const PendingReply& to, const json& body) {
-  bool all = optionalBool(body, "all", false);
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::List& r) {
+  bool all = r.all;
   const auto& ships = supervisor_.ships();
   // Written as text, a record at a time: with 10,000 ships a DOM of the
   // whole reply would be built, copied and dumped for nothing.
-  std::string line = replyHead(to) + "\"ships\":[";
+  std::string line = replyHead(to.requestId) + "\"ships\":[";
   bool first = true;
   for (const auto& [name, record] : ships) {
     if (!all && record.status != ShipStatus::running && record.status != ShipStatus::backoff) continue;
@@ -135,8 +131,8 @@ void Operations::list(const PendingReply& to, const json& body) {
   supervisor_.gate().deliver([this, to, line = std::move(line)]() mutable { supervisor_.gate().replyLine(to, std::move(line)); });
 }
 
-void Operations::inspect(const PendingReply& to, const json& body) {
-  std::string name = requireString(body, "name");
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Inspect& r) {
+  const std::string& name = r.name;
   const ShipRecord* record = supervisor_.find(name);
   if (record == nullptr) return supervisor_.gate().replyError(to, errc::not_found, "no ship named '" + name + "'");
   std::vector<RunRecord> runs;
@@ -150,26 +146,24 @@ void Operations::inspect(const PendingReply& to, const json& body) {
   supervisor_.gate().deliver([this, to, ship = std::move(ship)] { supervisor_.gate().reply(to, {{"ship", ship}}); });
 }
 
-void Operations::deploy(const PendingReply& to, const json& body) {
-  std::string name = requireString(body, "name");
-  if (auto e = validateShipName(name); !e.empty()) return supervisor_.gate().replyError(to, errc::invalid_argument, e);
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Deploy& r) {
+  const std::string& name = r.name;
   ShipSpec spec;
   const ShipRecord* existing = supervisor_.find(name);
-  bool hasShip = body.contains("ship") && !body["ship"].is_null();
-  if (hasShip && optionalBool(body, "merge", false)) {
+  if (r.ship && r.merge) {
     // Flags given without a command override the last definition.
     if (existing == nullptr)
       return supervisor_.gate().replyError(to, errc::not_found,
                                     "ship '" + name + "' was never deployed; give a command or a ship file");
     json merged = shipSpecToJson(existing->spec);
     merged.erase("name");
-    for (auto& [key, value] : body["ship"].items()) {
+    for (auto& [key, value] : r.ship->items()) {
       if (key == "env" && value.is_object() && merged["env"].is_object()) merged["env"].update(value);
       else merged[key] = value;
     }
     spec = shipSpecFromJson(merged, name);
-  } else if (hasShip) {
-    spec = shipSpecFromJson(body["ship"], name);
+  } else if (r.ship) {
+    spec = shipSpecFromJson(*r.ship, name);
   } else if (existing != nullptr) {
     spec = existing->spec;
   } else {
@@ -180,43 +174,12 @@ void Operations::deploy(const PendingReply& to, const json& body) {
   if (auto e = validateShipSpec(spec); !e.empty()) return supervisor_.gate().replyError(to, errc::invalid_argument, e);
   if (!spec.user.empty() && geteuid() != 0)
     return supervisor_.gate().replyError(to, errc::invalid_argument, "user '" + spec.user + "' needs a daemon running as root");
-  supervisor_.deploy(to, spec, optionalBool(body, "replace", false));
-}
-
-void Operations::stop(const PendingReply& to, const json& body) {
-  std::vector<std::string> names;
-  std::set<std::string> seen;
-  if (body.contains("names")) {
-    if (!body["names"].is_array()) throw ProtocolError{errc::invalid_argument, "field 'names' must be an array of strings"};
-    for (const auto& item : body["names"]) {
-      if (!item.is_string()) throw ProtocolError{errc::invalid_argument, "field 'names' must be an array of strings"};
-      // Each ship once: a name repeated a million times must not cost a
-      // million records in the reply.
-      std::string name = item.get<std::string>();
-      if (!seen.insert(name).second) continue;
-      if (names.size() == kMaxNamesPerRequest)
-        throw ProtocolError{errc::invalid_argument,
-                            "at most " + std::to_string(kMaxNamesPerRequest) + " ships per request"};
-      names.push_back(std::move(name));
-    }
-  } else {
-    names.push_back(requireString(body, "name"));
-  }
-  if (names.empty()) throw ProtocolError{errc::invalid_argument, "no ship named"};
-  int signal = SIGTERM;
-  if (body.contains("signal")) {
-    const json& value = body["signal"];
-    signal = value.is_string() ? parseSignal(value.get<std::string>())
-             : value.is_number_integer() ? static_cast<int>(optionalInt(body, "signal", 15, 1, 64)) : 0;
-    if (signal == 0) throw ProtocolError{errc::invalid_argument, "field 'signal' is not a signal"};
-  }
-  int64_t timeoutMs = optionalInt(body, "timeoutSeconds", 10, 0, 86400) * 1000;
-  supervisor_.stop(to, names, signal, timeoutMs);
+  supervisor_.deploy(to, spec, r.replace);
 }
 
 // The subscription starts in order with the replies: events decided before
 // it are not sent to it.
-void Operations::events(const ClientInfo& client, const PendingReply& to) {
+void Operations::handle(const ClientInfo& client, const PendingReply& to, const requests::Events&) {
   // Counted now, so events decided before the reply goes out are built and
   // queued behind it, and the subscriber gets them.
   supervisor_.outbox().subscribing(client.id);
@@ -229,8 +192,8 @@ void Operations::events(const ClientInfo& client, const PendingReply& to) {
 
 // A compacted copy of the committed store while the daemon runs. Writers
 // wait meanwhile (one loop); see docs/protocol.md for how long.
-void Operations::storeBackup(const ClientInfo& client, const PendingReply& to, const json& body) {
-  std::string path = requireString(body, "path");
+void Operations::handle(const ClientInfo& client, const PendingReply& to, const requests::StoreBackup& r) {
+  const std::string& path = r.path;
   std::string error;
   int fd = createBackupFile(path, client.uid, client.gid, error);
   if (fd < 0) return supervisor_.gate().replyError(to, errc::storage_failed, error);

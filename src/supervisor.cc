@@ -207,8 +207,7 @@ void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
   parts_.reaper.track(child.pid, std::move(child.pidfd));
   shipOfPid_[child.pid] = spec.name;
   sessionOwner_[child.pid] = spec.name;
-  gate_.deliver([this, to, line = "{\"id\":" + to.requestId.dump(-1, ' ', false, json::error_handler_t::replace) +
-                            ",\"ok\":true,\"ship\":" + text + "}\n"]() mutable {
+  gate_.deliver([this, to, line = replyLineWith(to.requestId, "ship", text)]() mutable {
     parts_.outbox.sendLine(to.clientId, std::move(line));
   });
 }

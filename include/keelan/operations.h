@@ -10,6 +10,7 @@
 
 #include "keelan/config.h"
 #include "keelan/logger.h"
+#include "keelan/requests.h"
 #include "keelan/server.h"
 #include "keelan/supervisor.h"
 
@@ -36,14 +37,20 @@ class Operations : public RequestHandler {
   void handleLine(const ClientInfo& client, const std::string& line) override;
 
  private:
-  void dispatch(const ClientInfo& client, const PendingReply& to, const std::string& op, const nlohmann::json& body);
-  void status(const PendingReply& to);
-  void deploy(const PendingReply& to, const nlohmann::json& body);
-  void list(const PendingReply& to, const nlohmann::json& body);
-  void inspect(const PendingReply& to, const nlohmann::json& body);
-  void stop(const PendingReply& to, const nlohmann::json& body);
-  void events(const ClientInfo& client, const PendingReply& to);
-  void storeBackup(const ClientInfo& client, const PendingReply& to, const nlohmann::json& body);
+  // One per request type (requests.h), each given a checked request.
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Ping& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Status& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Deploy& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::List& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Inspect& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Stop& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Wait& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Remove& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Events& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Restart& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Metrics& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::StoreBackup& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::StoreCheck& r);
 
   Supervisor& supervisor_;
   DaemonControl& daemon_;

@@ -1,6 +1,6 @@
 #pragma once
 // A ship: its definition (what to run) and its record (what happened to it),
-// and the one state machine that moves a record from state to state. Nothing
+// and their JSON (the state machine that moves a record is ship_machine.h). Nothing
 // here makes a system call, so all of it is unit-tested.
 #include <sys/types.h>
 
@@ -110,25 +110,5 @@ std::string shipRecordText(const ShipRecord& record);
 ShipRecord shipRecordFromJson(const nlohmann::json& json);
 nlohmann::json runRecordToJson(const RunRecord& run);
 RunRecord runRecordFromJson(const nlohmann::json& json);
-
-// The state machine. Each event either moves the record and names the event
-// to publish, or is refused (an impossible pair, which callers log).
-struct Transition {
-  bool accepted = false;
-  std::string event;   // "deployed", "stopped", "failed", "adopted", ...
-  std::string reason;  // why it was refused
-  std::optional<RunRecord> finishedRun;  // a run that ended: append to history
-};
-
-Transition onSpawned(ShipRecord& record, pid_t pid, uint64_t startTime, const std::string& bootId,
-                     const std::string& at);
-Transition onSpawnFailed(ShipRecord& record, const std::string& error, const std::string& at);
-Transition onExited(ShipRecord& record, const ExitStatus& exit, const std::string& source,
-                    const std::string& reason, const std::string& at);
-Transition onAdopted(ShipRecord& record, const std::string& at);
-// stopped/failed -> backoff: a restart is due at nextAttemptMs.
-Transition onBackoff(ShipRecord& record, int64_t nextAttemptMs, uint64_t streak);
-// backoff -> stopped: `keelan stop` or `rm` cancelled the pending restart.
-Transition onRestartCancelled(ShipRecord& record, const std::string& at);
 
 }  // namespace keelan

@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "harness.h"
+#include "keelan/ship_transitions.h"
 #include "keelan/store.h"
 
 namespace keelan::test {

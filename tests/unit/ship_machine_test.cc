@@ -1,3 +1,4 @@
+#include "keelan/ship_transitions.h"
 #include "keelan/ship_machine.h"
 
 #include <gtest/gtest.h>

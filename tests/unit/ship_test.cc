@@ -1,4 +1,5 @@
 #include "keelan/ship.h"
+#include "keelan/ship_transitions.h"
 
 #include <gtest/gtest.h>
 

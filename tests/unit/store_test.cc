@@ -1,3 +1,4 @@
+#include "keelan/ship_transitions.h"
 #include "keelan/store.h"
 
 #include <ftw.h>
