@@ -33,28 +33,31 @@ using nlohmann::json;
 
 namespace {
 
-// Everything that lives on the loop, built once the loop exists. Each part
-// is given those it calls; the handler and listeners bound before they are
-// built are not called until the loop runs.
+// Everything that lives on the loop, built once the loop exists, each part
+// after those it calls; those that call back up (the server, the reaper and
+// the watcher) are given their handler or listener once it exists.
 struct Modules {
   Modules(uv_loop_t* loop, Logger& log, const DaemonConfig& config, Store& store, DaemonControl& control)
       : pidfds(log),
         spawner(loop, config, pidfds),
         hooks(spawner, log, config),
         notifier(loop, log, config),
-        server(loop, log, config, operations),
+        server(loop, log, config),
+        watcher(log),
         supervisor(loop, log, config, {store, spawner, reaper, watcher, hooks, notifier, server, pidfds}),
-        reaper(supervisor),
-        watcher(supervisor, log),
-        operations(supervisor, control, config, log) {}
+        operations(supervisor, control, config, log) {
+    reaper.setListener(supervisor);
+    watcher.setListener(supervisor);
+    server.setHandler(operations);
+  }
   PidfdBudget pidfds;
   Spawner spawner;
   ExitHooks hooks;
   FailureNotifier notifier;
   Server server;
-  Supervisor supervisor;
   Reaper reaper;
   Watcher watcher;
+  Supervisor supervisor;
   Operations operations;
 };
 

@@ -39,7 +39,7 @@ void ExitHooks::run(const ShipRecord& record) {
   process.stdoutFd = process.stderrFd = output.get();
   SpawnResult started = spawner_.spawn(process);
   if (!started.error.empty()) {
-    log_.error("on-exit hook for ship " + record.spec.name + " cannot start: " + started.error);
+    log_.error("on-exit hook for ship " + record.spec.name + " cannot start: " + started.cause);
     return;
   }
   running_[started.pid] = {record.spec.name, monotonicMs() + kTimeoutMs};

@@ -105,7 +105,7 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
   out["orphansReaped"] = supervisor_.counters().orphansReaped;
   out["clients"] = supervisor_.outbox().clients();
   out["store"] = supervisor_.gate().outage().toJson(monotonicMs());
-  out["store"]["quarantined"] = supervisor_.store().quarantinedCount();
+  out["store"]["quarantined"] = supervisor_.quarantined();
   supervisor_.gate().deliver([this, to, out] { supervisor_.gate().reply(to, out); });
 }
 

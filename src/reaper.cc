@@ -36,7 +36,7 @@ std::string Reaper::start(uv_loop_t* loop) {
   uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
     auto* self = static_cast<Reaper*>(h->data);
     self->collect();
-    self->listener_.exitsCollected();
+    self->listener_->exitsCollected();
   });
   return "";
 }
@@ -49,7 +49,7 @@ void Reaper::stop() {
 
 void Reaper::onSigchld() {
   collect();
-  listener_.exitsCollected();
+  listener_->exitsCollected();
   if (!uv_is_active(walkTimer_.base()))
     uv_timer_start(walkTimer_.get(), [](uv_timer_t* t) { static_cast<Reaper*>(t->data)->walk(); }, 20, 0);
 }
@@ -106,7 +106,7 @@ void Reaper::exited(pid_t pid, const siginfo_t& info) {
   }
   unreleased_.emplace_back(pid, std::move(fd));
   if (tracked_.erase(pid) == 0) return;
-  listener_.childExited(pid, exitFromSiginfo(info), std::chrono::steady_clock::now());
+  listener_->childExited(pid, exitFromSiginfo(info), std::chrono::steady_clock::now());
 }
 
 // Durable before the zombie goes: a crash before this leaves the zombies,
@@ -132,7 +132,7 @@ void Reaper::release() {
 
 void Reaper::walk() {
   collect();
-  listener_.exitsCollected();
+  listener_->exitsCollected();
   for (;;) {
     siginfo_t info{};
     // Peek without reaping: a ship's zombie keeps its status until it is committed.
@@ -143,10 +143,10 @@ void Reaper::walk() {
       // A ship that exited after the pidfd pass, or has none.
       exited(pid, info);
       collect();
-      listener_.exitsCollected();
+      listener_->exitsCollected();
       continue;
     }
-    listener_.strangerExited(pid, exitFromSiginfo(info));
+    listener_->strangerExited(pid, exitFromSiginfo(info));
     int status = 0;
     while (waitpid(pid, &status, WNOHANG) < 0 && errno == EINTR) {
     }

@@ -46,8 +46,8 @@ void onClientClosed(uv_handle_t* handle) {
 }
 }  // namespace
 
-Server::Server(uv_loop_t* loop, Logger& log, const DaemonConfig& config, RequestHandler& handler)
-    : loop_(loop), log_(log), config_(config), handler_(handler) {}
+Server::Server(uv_loop_t* loop, Logger& log, const DaemonConfig& config)
+    : loop_(loop), log_(log), config_(config) {}
 
 Server::~Server() = default;
 
@@ -210,7 +210,7 @@ void Server::processInput(Client& client) {
     start = newline + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    handler_.handleLine(client.info, line);
+    handler_->handleLine(client.info, line);
   }
   if (client.closing) return;
   client.input.erase(0, start);

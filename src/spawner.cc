@@ -144,6 +144,7 @@ SpawnResult Spawner::spawn(const ProcessSpec& process) {
   if (rc == 0) result.pid = handle->pid;
   uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
   if (rc != 0) {
+    result.cause = uv_strerror(rc);
     result.error = "cannot execute " + (process.name.empty() ? process.argv[0] : process.name) + ": " + uv_strerror(rc);
     return result;
   }

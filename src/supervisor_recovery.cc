@@ -12,6 +12,7 @@ void Supervisor::recover(const std::string& bootId, pid_t self) {
   std::vector<std::string> quarantined;
   if (auto e = parts_.store.loadShips(records, &quarantined); !e.empty()) log_.error(e);
   for (const auto& line : quarantined) log_.error(line);
+  quarantined_ = parts_.store.quarantinedCount();
   for (auto& loaded : records) {
     const std::string name = loaded.spec.name;
     ShipRecord& ship = ships_.emplace(name, std::move(loaded)).first->second;

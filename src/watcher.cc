@@ -21,7 +21,7 @@ struct Watcher::Watch {
   int retries = 0;
 };
 
-Watcher::Watcher(WatcherListener& listener, Logger& log) : listener_(listener), log_(log) {}
+Watcher::Watcher(Logger& log) : log_(log) {}
 Watcher::~Watcher() = default;
 
 Liveness pollLiveness(pid_t pid, uint64_t startTime, bool& procUnreadable) {
@@ -136,7 +136,7 @@ void Watcher::onExit(Watch& watch) {
     return;
   }
   std::string name = watch.name;  // the listener unwatches, which frees `watch`
-  listener_.adoptedEnded(name, exact, exact ? "" : "exited while adopted; its exit status is not visible to keelan");
+  listener_->adoptedEnded(name, exact, exact ? "" : "exited while adopted; its exit status is not visible to keelan");
 }
 
 // The fallback for ships without a pidfd: O(adopted ships), no write unless
@@ -155,9 +155,9 @@ void Watcher::poll() {
     }
   }
   for (const auto& [name, liveness] : results) {
-    if (liveness == Liveness::alive) listener_.adoptedChecked(name);
+    if (liveness == Liveness::alive) listener_->adoptedChecked(name);
     else
-      listener_.adoptedEnded(name, std::nullopt,
+      listener_->adoptedEnded(name, std::nullopt,
                              liveness == Liveness::reused ? "pid reused"
                                                           : "exited while adopted; its exit status is not visible to keelan");
   }

@@ -45,7 +45,9 @@ class ChildTracker {
 
 class Reaper : public ChildTracker {
  public:
-  explicit Reaper(ReaperListener& listener) : listener_(listener) {}
+  Reaper() = default;
+  // Set before start(): who hears of exits.
+  void setListener(ReaperListener& listener) { listener_ = &listener; }
   Reaper(const Reaper&) = delete;
   Reaper& operator=(const Reaper&) = delete;
 
@@ -71,7 +73,7 @@ class Reaper : public ChildTracker {
   void exited(pid_t pid, const siginfo_t& info);
   void onSigchld();
 
-  ReaperListener& listener_;
+  ReaperListener* listener_ = nullptr;
   UniqueFd epoll_;
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_signal_t> sigchld_;

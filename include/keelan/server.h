@@ -52,7 +52,9 @@ class Outbox {
 
 class Server : public Outbox {
  public:
-  Server(uv_loop_t* loop, Logger& log, const DaemonConfig& config, RequestHandler& handler);
+  Server(uv_loop_t* loop, Logger& log, const DaemonConfig& config);
+  // Set before listen(): who handles the lines.
+  void setHandler(RequestHandler& handler) { handler_ = &handler; }
   ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -97,7 +99,7 @@ class Server : public Outbox {
   uv_loop_t* loop_;
   Logger& log_;
   const DaemonConfig& config_;
-  RequestHandler& handler_;
+  RequestHandler* handler_ = nullptr;
   gid_t socketGid_ = static_cast<gid_t>(-1);
   UvHandle<uv_pipe_t> listener_;
   PathIdentity socketIdentity_;  // what we bound: the only socket we unlink

@@ -33,6 +33,7 @@ struct SpawnResult {
   pid_t pid = 0;
   UniqueFd pidfd;     // opened on the new child; none where not supported
   std::string error;  // empty on success
+  std::string cause;  // uv_spawn's reason alone, when it failed
 };
 
 // What the supervisor and the hooks need of a spawner (a fake in tests).

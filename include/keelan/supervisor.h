@@ -78,6 +78,8 @@ class Supervisor : public ReaperListener, public WatcherListener {
   nlohmann::json countsByStatus() const;
   size_t adopted() const { return parts_.watcher.size(); }
   const Counters& counters() const { return counters_; }
+  // Records set aside at start-up (read once, so status needs no store read).
+  uint64_t quarantined() const { return quarantined_; }
 
   // ---- operations (validated by the caller)
   void deploy(const PendingReply& to, const ShipSpec& spec, bool replace);
@@ -140,6 +142,7 @@ class Supervisor : public ReaperListener, public WatcherListener {
 
   CommitGate gate_;
   Counters counters_;
+  uint64_t quarantined_ = 0;
 
   // Ships in backoff, by when their restart is due (wall-clock ms); one
   // timer for the earliest, however many ships wait.

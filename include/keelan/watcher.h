@@ -49,7 +49,9 @@ class AdoptedShips {
 
 class Watcher : public AdoptedShips {
  public:
-  Watcher(WatcherListener& listener, Logger& log);
+  explicit Watcher(Logger& log);
+  // Set before start(): who hears of ends and checks.
+  void setListener(WatcherListener& listener) { listener_ = &listener; }
   ~Watcher() override;
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
@@ -72,7 +74,7 @@ class Watcher : public AdoptedShips {
   void onExit(Watch& watch);
   void poll();
 
-  WatcherListener& listener_;
+  WatcherListener* listener_ = nullptr;
   Logger& log_;
   uv_loop_t* loop_ = nullptr;
   bool noPidfd_ = false;
