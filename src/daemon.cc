@@ -137,8 +137,10 @@ int Daemon::abortStart(const std::string& message) {
   return 1;
 }
 
-// Close whatever is left (the unref'd shutdown deadline) so the loop can close.
+// Close whatever is left so the loop can close. The shutdown deadline is
+// ours to free: closed here through its owner, not by the walk.
 void Daemon::closeLoop() {
+  shutdownDeadline_.reset();
   uv_walk(&loop_, [](uv_handle_t* handle, void*) {
     if (!uv_is_closing(handle)) uv_close(handle, nullptr);
   }, nullptr);
