@@ -76,7 +76,16 @@ void closeOnExecAllBut(int keep) {
 }
 
 // Returns only when the exec failed, with the reason.
-std::string execDaemon(const DaemonConfig& config, const std::string& binary) {
+// By default the daemon runs the file the CLI runs from, by its path: the
+// kernel names a process after the file it execs, and logrotate and ps look
+// for "keelan" (exec'ing /proc/self/exe would name it "exe"). A file removed
+// since (an upgrade mid-start) leaves /proc/self/exe as the way to this image.
+std::string execDaemon(const DaemonConfig& config, const std::string& requested) {
+  std::string binary = requested;
+  if (binary.empty()) {
+    bool pathRuns = !config.selfExe.empty() && access(config.selfExe.c_str(), X_OK) == 0;
+    binary = pathRuns ? config.selfExe : "/proc/self/exe";
+  }
   closeOnExecAllBut(config.readyFd);
   std::string encoded = encodeStartConfig(config);
   setenv(kDaemonConfigVariable, encoded.c_str(), 1);

@@ -122,12 +122,14 @@ void Stepper::operator()(const ship_event::Spawned& event) {
   log(Level::info, "ship " + name() + " deployed pid=" + std::to_string(event.pid));
 }
 
-// No Stopped here, as in today's daemon: a failed spawn completes no wait.
+// A failed spawn that is not retried ends the ship for good: waits on it
+// (a ship in backoff is waited on) are answered.
 void Stepper::operator()(const ship_event::SpawnFailed& event) {
   if (!commit(onSpawnFailed(record_, event.error, now_.iso))) return;
   act(ship_action::CountSpawn{true});
   log(Level::warn, "ship " + name() + " failed to spawn: " + event.error);
-  if (event.automatic) restartByPolicy(0);
+  if (event.automatic && restartByPolicy(0)) return;
+  act(ship_action::Stopped{});
 }
 
 void Stepper::operator()(const ship_event::Exited& event) {

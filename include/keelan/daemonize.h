@@ -19,12 +19,12 @@ struct StartResult {
   std::string message;  // the daemon's own reason when !ok
 };
 
-// The binary that is started is `binary` (by default this very image, which
-// works even when its file has been replaced or removed since).
-inline constexpr const char* kThisImage = "/proc/self/exe";
-StartResult startDetachedDaemon(DaemonConfig config, const std::string& binary = kThisImage);
+// The binary that is started is `binary`; by default the CLI's own file by
+// its path (so the daemon is named "keelan"), or this very image when that
+// file has been removed since.
+StartResult startDetachedDaemon(DaemonConfig config, const std::string& binary = {});
 // Returns only when the exec failed, with the reason.
-std::string execDaemonInPlace(DaemonConfig config, const std::string& binary = kThisImage);
+std::string execDaemonInPlace(DaemonConfig config, const std::string& binary = {});
 std::string selfExecutable();
 
 }  // namespace keelan

@@ -25,6 +25,8 @@ TEST_F(DaemonLifecycle, StartStatusStop) {
   ASSERT_EQ(stat((base_ + "/run/keelan.sock").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
   EXPECT_TRUE(processAlive(pid));
+  // logrotate's postrotate and ps find the daemon by this name.
+  EXPECT_EQ(processName(pid), "keelan");
 
   Result status = keelan({"daemon", "status"});
   EXPECT_EQ(status.code, 0);
@@ -142,6 +144,7 @@ TEST_F(DaemonLifecycle, ForegroundLogsToStderrAndStopsOnCtrlC) {
   Background daemon = keelanBackground({"daemon", "start", "--foreground"});
   ASSERT_TRUE(eventually([&] { return keelan({"daemon", "status"}).code == 0; }));
   EXPECT_EQ(daemonPid(), daemon.pid()) << "no fork in the foreground";
+  EXPECT_EQ(processName(daemon.pid()), "keelan");
   daemon.signal(SIGINT);
   EXPECT_EQ(daemon.wait(5000), 0);
   std::string err = readFile(base_ + "/.bg-err");
@@ -192,6 +195,7 @@ TEST_F(DaemonLifecycle, RestartInPlaceKeepsThePidAndTakesNewOptions) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(daemonPid(), pid);
   EXPECT_TRUE(processAlive(pid));
+  EXPECT_EQ(processName(pid), "keelan");
   EXPECT_EQ(json({"daemon", "status", "--json"})["intervalSeconds"], 5);
 }
 

@@ -52,6 +52,12 @@ std::string rootOf(pid_t pid) {
   return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
 }
 
+std::string processName(pid_t pid) {
+  std::string name = readFile("/proc/" + std::to_string(pid) + "/comm");
+  if (!name.empty() && name.back() == '\n') name.pop_back();
+  return name;
+}
+
 std::vector<pid_t> listPids() {
   std::vector<pid_t> pids;
   DIR* dir = opendir("/proc");

@@ -123,6 +123,7 @@ bool processExists(pid_t pid);  // exists, zombie or not
 std::vector<pid_t> zombieChildrenOf(pid_t parent);
 std::vector<pid_t> listPids();
 std::string rootOf(pid_t pid);  // where /proc/PID/root points
+std::string processName(pid_t pid);  // /proc/PID/comm, without its newline
 std::string readFile(const std::string& path);
 // Waits for our own child `pid` and reaps it; returns 128+signal or the exit
 // code, -1 on timeout or when it is not our child.

@@ -69,6 +69,18 @@ TEST_F(Operations, OnFailureRetriesExactlyMaxTimesWithGrowingDelays) {
   EXPECT_NE(log.find("gave up after 3 restarts"), std::string::npos);
 }
 
+// The ship removes its own shell, so its restart cannot spawn: the wait on
+// the ship in backoff is answered once the policy gives up.
+TEST_F(Operations, AWaitEndsWhenARestartFailsToSpawnAndThePolicyGivesUp) {
+  ASSERT_EQ(deploySh("selfdestruct", "/bin/busybox rm /bin/sh; exit 3", {"--restart", "on-failure:1"}).code, 0);
+  Result w = keelan({"wait", "selfdestruct"}, 30000);
+  EXPECT_EQ(w.code, 127) << w.out << w.err;  // as for any ship that failed to start
+  EXPECT_NE((w.out + w.err).find("is not an executable file inside root"), std::string::npos) << w.out << w.err;
+  auto ship = inspect("selfdestruct");
+  EXPECT_EQ(ship["status"], "failed");
+  EXPECT_EQ(ship["restarts"], 1);
+}
+
 TEST_F(Operations, OnFailureDoesNotRestartASuccess) {
   ASSERT_EQ(deploySh("fine", "exit 0", {"--restart", "on-failure"}).code, 0);
   EXPECT_EQ(keelan({"wait", "fine"}).code, 0);

@@ -112,7 +112,7 @@ struct Row {
 using S = ShipStatus;
 const std::vector<std::string> kNone;
 const std::vector<std::string> kSpawned = {"commit deployed", "count_spawn", "info"};
-const std::vector<std::string> kSpawnFailed = {"commit failed", "notify", "count_spawn_failed", "warn"};
+const std::vector<std::string> kSpawnFailed = {"commit failed", "notify", "count_spawn_failed", "warn", "stopped"};
 const std::vector<std::string> kExitThenBackoff = {"commit stopped", "notify", "count_exit", "info", "unwatch",
                                                    "hook", "commit backoff", "info", "schedule"};
 
@@ -456,15 +456,15 @@ TEST(ShipMachine, AFailedRestartBacksOffAgain) {
 
 // Today's daemon completes no wait on a failed spawn, even one that gives up
 // a restart streak: kept as is (see the module's report).
-TEST(ShipMachine, AFailedSpawnByHandIsNotRestartedAndStopsNothing) {
+TEST(ShipMachine, AFailedSpawnThatIsNotRetriedEndsTheShip) {
   ShipRecord record = shipIn(ShipStatus::stopped);
   StepResult result = step(record, ev::SpawnFailed{"no such file", false}, kNow, {});
-  EXPECT_EQ(kinds(result), (std::vector<std::string>{"commit failed", "count_spawn_failed", "warn"}));
+  EXPECT_EQ(kinds(result), (std::vector<std::string>{"commit failed", "count_spawn_failed", "warn", "stopped"}));
   EXPECT_EQ(record.status, ShipStatus::failed);
   ShipRecord givingUp = shipIn(ShipStatus::backoff);
   givingUp.spec.restart = *parseRestartPolicy("always:1");
   StepResult gaveUp = step(givingUp, ev::SpawnFailed{"no such file", true}, kNow, {});
-  EXPECT_EQ(kinds(gaveUp), (std::vector<std::string>{"commit failed", "count_spawn_failed", "warn", "warn"}));
+  EXPECT_EQ(kinds(gaveUp), (std::vector<std::string>{"commit failed", "count_spawn_failed", "warn", "warn", "stopped"}));
   EXPECT_EQ(givingUp.status, ShipStatus::failed);
 }
 
