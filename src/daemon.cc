@@ -18,6 +18,7 @@
 #include "keelan/fs_trust.h"
 #include "keelan/handled_signals.h"
 #include "keelan/http_endpoint.h"
+#include "keelan/loop_turn.h"
 #include "keelan/operations.h"
 #include "keelan/pidfile.h"
 #include "keelan/proc_info.h"
@@ -109,7 +110,7 @@ class Daemon : public DaemonControl {
   std::unique_ptr<HttpEndpoint> metricsServer_;
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_timer_t> safetyNet_, rotation_, restartTimer_, shutdownDeadline_;
-  UvHandle<uv_check_t> flusher_;
+  LoopTurn turn_;
   int safetyNetTicks_ = 0;
   uint64_t restartRequester_ = 0;
   int64_t restartRequestedMs_ = 0;
@@ -236,11 +237,11 @@ std::string Daemon::startLoop() {
   // Blocked across an in-place re-exec (execInPlace): now that the handlers
   // exist, what arrived meanwhile is delivered to them.
   unblockHandledSignals();
-  // Once per loop pass, after the callbacks: the pass's changes in one commit.
-  uv_check_init(&loop_, flusher_.make());
-  flusher_->data = this;
-  uv_check_start(flusher_.get(), [](uv_check_t* h) { static_cast<Daemon*>(h->data)->m_->supervisor.flush(); });
-  uv_unref(flusher_.base());
+  // Once per loop pass, after the callbacks: what they saw (exits) is
+  // committed, then a bounded share of requests is served and committed.
+  turn_.start(&loop_, {[this] { m_->supervisor.flush(); },
+                       [this] { return m_->server.serveTurn(kTurnRequests, kTurnBudget); }});
+  m_->server.setWake([this] { turn_.comeBack(); });
   m_->watcher.start(&loop_, static_cast<uint64_t>(config_.intervalSeconds) * 1000, config_.noPidfd);
   m_->supervisor.recover(bootId_, self_);
   m_->supervisor.flush();
@@ -459,7 +460,7 @@ void Daemon::beginShutdown(const char* why) {
   m_->reaper.stop();
   m_->watcher.stop();
   for (auto* timer : {&safetyNet_, &rotation_, &restartTimer_}) timer->reset();
-  flusher_.reset();
+  turn_.stop();
   m_->server.closeAll();
   m_->notifier.graceThen([this] { uv_stop(&loop_); });
   // Clients that will not take their last bytes do not hold us past a second.

@@ -23,6 +23,11 @@ constexpr size_t kMaxClients = 256;
 // Clients are answered `busy` while fewer fds than this are left under
 // RLIMIT_NOFILE: the rest is for ship logs, hooks and the store.
 constexpr rlim_t kClientFdReserve = 16;
+// A client holding more unserved input than this (with at least one whole
+// line among it) is not read until its lines have been served: a pipelining
+// client cannot make the daemon buffer without bound. An unfinished line
+// may still grow to kMaxRequestBytes.
+constexpr size_t kInputHighWater = size_t{256} << 10;
 }  // namespace
 
 struct Server::Client {
@@ -30,12 +35,17 @@ struct Server::Client {
   uv_pipe_t pipe{};
   ClientInfo info;
   std::string input;
+  size_t served = 0;  // input before this offset has been handed on
   int64_t partialSince = 0;  // when an unfinished line started, 0 if none
   int64_t closingSince = 0;  // a closing client that will not take its last bytes is dropped
   bool subscribed = false;   // events are sent to it
   bool subscribing = false;  // asked for events; counted in subscribers_ from then on
   bool closing = false;
-  bool paused = false;  // not read while its replies pile up
+  bool paused = false;   // neither read nor served while its replies pile up
+  bool queued = false;   // in ready_, waiting for its turn
+  bool reading = false;  // uv_read_start is in effect
+  bool ended = false;    // EOF seen: the lines before it are served, then it closes
+  bool hasLine() const { return input.find('\n', served) != std::string::npos; }
 };
 
 namespace {
@@ -168,6 +178,7 @@ void Server::sendError(Client& client, const char* code, const std::string& mess
 }
 
 void Server::startReading(Client& client) {
+  client.reading = true;
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&client.pipe),
       [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
@@ -183,42 +194,98 @@ void Server::startReading(Client& client) {
 
 void Server::onRead(Client& client, ssize_t nread, const uv_buf_t* buf) {
   if (nread < 0) {
-    if (nread == UV_EOF) closeClient(client);
-    else dropClient(client);
+    if (nread != UV_EOF) return dropClient(client);
+    // What came before the EOF is still served; then the client closes.
+    client.ended = true;
+    updateReading(client);
+    if (!client.queued) settle(client);
     return;
   }
   if (client.closing) return;
   client.input.append(buf->base, static_cast<size_t>(nread));
-  processInput(client);
+  if (!client.hasLine()) return settle(client);
+  enqueue(client);
+  updateReading(client);
 }
 
-// Handles the complete lines buffered so far. A client whose replies pile
-// up (it does not read them) is paused: neither read nor served until its
-// queue drains, so no client makes the daemon buffer without bound.
-void Server::processInput(Client& client) {
-  auto* stream = reinterpret_cast<uv_stream_t*>(&client.pipe);
-  size_t start = 0;
-  while (!client.closing) {
-    if (uv_stream_get_write_queue_size(stream) > config_.writeHighWater) {
-      if (!client.paused) uv_read_stop(stream);
+void Server::enqueue(Client& client) {
+  client.partialSince = 0;  // whole lines wait: it is not stalled
+  if (client.queued || client.paused || client.closing) return;
+  client.queued = true;
+  ready_.push_back(client.info.id);
+}
+
+void Server::updateReading(Client& client) {
+  bool want = !client.closing && !client.paused && !client.ended &&
+              (client.input.size() - client.served <= kInputHighWater || !client.hasLine());
+  if (want == client.reading) return;
+  if (want) return startReading(client);
+  client.reading = false;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&client.pipe));
+}
+
+// Each client with whole lines serves one, then goes to the back of the
+// queue; a client whose replies pile up (it does not read them) is paused
+// instead: neither read nor served until its queue drains.
+bool Server::serveTurn(size_t maxLines, std::chrono::microseconds budget) {
+  auto began = std::chrono::steady_clock::now();
+  size_t served = 0;
+  std::vector<Client*> touched;
+  while (served < maxLines && !ready_.empty()) {
+    auto it = clients_.find(ready_.front());
+    ready_.pop_front();
+    if (it == clients_.end()) continue;
+    Client& client = *it->second;
+    client.queued = false;
+    if (client.closing) continue;
+    if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&client.pipe)) > config_.writeHighWater) {
       client.paused = true;
-      break;
+      updateReading(client);
+      touched.push_back(&client);
+      continue;
     }
-    size_t newline = client.input.find('\n', start);
-    if (newline == std::string::npos) break;
-    std::string line = client.input.substr(start, newline - start);
-    start = newline + 1;
+    if (serveLine(client)) ++served;
+    touched.push_back(&client);
+    if (!client.closing && client.hasLine()) enqueue(client);
+    if (std::chrono::steady_clock::now() - began >= budget) break;
+  }
+  for (Client* client : touched)
+    if (!client->queued) settle(*client);
+  // Those still waiting drop what they have served; their rest stays.
+  for (uint64_t id : ready_)
+    if (auto it = clients_.find(id); it != clients_.end()) {
+      it->second->input.erase(0, it->second->served);
+      it->second->served = 0;
+    }
+  return !ready_.empty();
+}
+
+bool Server::serveLine(Client& client) {
+  while (!client.closing) {
+    size_t newline = client.input.find('\n', client.served);
+    if (newline == std::string::npos) return false;
+    std::string line = client.input.substr(client.served, newline - client.served);
+    client.served = newline + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     handler_->handleLine(client.info, line);
+    return true;
   }
+  return false;
+}
+
+void Server::settle(Client& client) {
   if (client.closing) return;
-  client.input.erase(0, start);
-  if (client.input.size() > kMaxRequestBytes && client.input.find('\n') == std::string::npos) {
+  client.input.erase(0, client.served);
+  client.served = 0;
+  if (client.paused) return;
+  if (client.ended && !client.hasLine()) return closeClient(client);
+  if (client.input.size() > kMaxRequestBytes && !client.hasLine()) {
     sendError(client, errc::request_too_large, "request line exceeds 1 MiB");
     return;
   }
   client.partialSince = client.input.empty() ? 0 : (client.partialSince ? client.partialSince : monotonicMs());
+  updateReading(client);
 }
 
 // A paused client resumes once its queue has drained to half the mark.
@@ -229,8 +296,13 @@ void Server::onWritten(uint64_t clientId) {
   if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&client.pipe)) > config_.writeHighWater / 2)
     return;
   client.paused = false;
-  processInput(client);
-  if (!client.paused && !client.closing) startReading(client);
+  if (client.hasLine()) {
+    enqueue(client);
+    if (wake_) wake_();
+  } else {
+    settle(client);
+  }
+  updateReading(client);
 }
 
 void Server::sweep() {

@@ -4,12 +4,18 @@
 // (and refuses them near the fd limit), frames requests as lines of at most
 // kMaxRequestBytes, drops clients that stall mid-line, and pauses a client
 // whose replies pile up (it is neither read nor served until they drain).
-// Complete lines go to the RequestHandler; answers come back through the
-// Outbox, which the supervisor sees instead of the server.
+// Reading only buffers: complete lines go to the RequestHandler in
+// serveTurn(), a bounded number per loop turn, one line per client in turn
+// (docs/design.md, "Loop turns"). A client with much unserved input is not
+// read until it is served. Answers come back through the Outbox, which the
+// supervisor sees instead of the server.
 #include <sys/types.h>
 #include <uv.h>
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -55,6 +61,9 @@ class Server : public Outbox {
   Server(uv_loop_t* loop, Logger& log, const DaemonConfig& config);
   // Set before listen(): who handles the lines.
   void setHandler(RequestHandler& handler) { handler_ = &handler; }
+  // Called when lines become servable outside a poll phase (a paused
+  // client's replies drained): the loop must come back for a turn.
+  void setWake(std::function<void()> wake) { wake_ = std::move(wake); }
   ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -69,6 +78,11 @@ class Server : public Outbox {
   void closeAll();
   // Drops clients stalled mid-request or that will not take their last bytes.
   void sweep();
+  // Hands buffered lines to the handler: at most `maxLines`, one line per
+  // client in turn (round-robin), and no new line once `budget` has passed
+  // since the turn began. Returns whether lines are still waiting.
+  bool serveTurn(size_t maxLines, std::chrono::microseconds budget);
+  bool hasBacklog() const { return !ready_.empty(); }
 
   void sendLine(uint64_t clientId, std::string line) override;
   void broadcast(const std::string& line) override;
@@ -89,7 +103,16 @@ class Server : public Outbox {
   bool peerAllowed(uid_t uid, gid_t gid) const;
   void startReading(Client& client);
   void onRead(Client& client, ssize_t nread, const uv_buf_t* buf);
-  void processInput(Client& client);
+  // Queues a client with complete lines for its turn.
+  void enqueue(Client& client);
+  // Hands the client's next complete line to the handler; false if none.
+  bool serveLine(Client& client);
+  // After the client's last served line of a turn: drop what was served,
+  // check the unfinished line, read again or close after EOF.
+  void settle(Client& client);
+  // Reads while the client is neither paused, closing, past EOF nor
+  // holding too much unserved input.
+  void updateReading(Client& client);
   void onWritten(uint64_t clientId);
   void sendError(Client& client, const char* code, const std::string& message);
   void closeClient(Client& client);
@@ -104,6 +127,8 @@ class Server : public Outbox {
   UvHandle<uv_pipe_t> listener_;
   PathIdentity socketIdentity_;  // what we bound: the only socket we unlink
   std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
+  std::deque<uint64_t> ready_;  // clients with complete lines, in turn order
+  std::function<void()> wake_;
   uint64_t nextClientId_ = 1;
   size_t subscribers_ = 0;
   bool fdBusyLogged_ = false;  // once per episode of clients answered busy

@@ -198,11 +198,12 @@ bool EventStream::waitForEach(const std::string& kind, std::set<std::string> shi
   return true;
 }
 
-bool EventStream::send(const nlohmann::json& request) {
-  std::string bytes = request.dump() + "\n";
+bool EventStream::send(const nlohmann::json& request) { return sendAll(in_.fd(), request.dump() + "\n"); }
+
+bool sendAll(int fd, const std::string& bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = ::send(in_.fd(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n <= 0) return false;
     done += static_cast<size_t>(n);
   }

@@ -131,5 +131,7 @@ int waitChild(pid_t pid, int timeoutMs);
 // Waits until `pid` has exited (a zombie now, or gone), on a pidfd: for any
 // process, our child or not; it reaps nothing. False past the timeout.
 bool waitForExit(pid_t pid, int timeoutMs);
+// Writes all of BYTES to a socket (blocking); false if the peer went away.
+bool sendAll(int fd, const std::string& bytes);
 
 }  // namespace keelan::test
