@@ -82,7 +82,6 @@ class Server : public Outbox {
   // client in turn (round-robin), and no new line once `budget` has passed
   // since the turn began. Returns whether lines are still waiting.
   bool serveTurn(size_t maxLines, std::chrono::microseconds budget);
-  bool hasBacklog() const { return !ready_.empty(); }
 
   void sendLine(uint64_t clientId, std::string line) override;
   void broadcast(const std::string& line) override;
