@@ -132,9 +132,10 @@ ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
       spec.maxLogFiles = static_cast<int>(value.get<int64_t>());
     } else if (key == "reloadSignal") {
       if (value.is_null()) continue;
-      int signal = value.is_string() ? parseSignal(value.get<std::string>())
-                   : value.is_number_unsigned() && value.get<uint64_t>() <= 64 ? static_cast<int>(value.get<uint64_t>())
-                                                                              : 0;
+      int signal = 0;
+      if (value.is_string()) signal = parseSignal(value.get<std::string>());
+      else if (value.is_number_integer() && value.get<int64_t>() >= 1 && value.get<int64_t>() <= 64)
+        signal = static_cast<int>(value.get<int64_t>());
       if (signal == 0) throw std::invalid_argument("field 'reloadSignal' must be a signal such as HUP or USR1");
       spec.reloadSignal = signal;
     } else if (key == "onExit") {
@@ -173,7 +174,9 @@ json shipSpecToJson(const ShipSpec& spec) {
   out["onExit"] = spec.onExit.empty() ? json(nullptr) : json(spec.onExit);
   out["maxLogSize"] = spec.maxLogSize > 0 ? json(spec.maxLogSize) : json(nullptr);
   out["maxLogFiles"] = spec.maxLogFiles > 0 ? json(spec.maxLogFiles) : json(nullptr);
-  out["reloadSignal"] = spec.reloadSignal > 0 ? json(reloadSignalText(spec.reloadSignal)) : json(nullptr);
+  // Only when set: absent means SIGHUP, and records of ships without one
+  // keep their size (and their layout on the store's pages).
+  if (spec.reloadSignal > 0) out["reloadSignal"] = reloadSignalText(spec.reloadSignal);
   return out;
 }
 
@@ -331,9 +334,10 @@ std::string shipRecordText(const ShipRecord& record) {
   out += ",\"processId\":";
   out += record.pid > 0 ? std::to_string(record.pid) : "null";
   out += ",\"processStartTime\":" + std::to_string(record.startTime);
-  out += ",\"reloadSignal\":";
-  if (spec.reloadSignal > 0) appendString(out, reloadSignalText(spec.reloadSignal));
-  else out += "null";
+  if (spec.reloadSignal > 0) {
+    out += ",\"reloadSignal\":";
+    appendString(out, reloadSignalText(spec.reloadSignal));
+  }
   out += ",\"restart\":";
   appendString(out, restartPolicyText(spec.restart));
   out += ",\"restartStreak\":" + std::to_string(record.restartStreak);
