@@ -32,12 +32,6 @@ class Verbs : public KeelanTest {
     script += "echo ready >> /tmp/" + file + "; while true; do sleep 0.05; done";
     return deploySh(name, script, extra);
   }
-  void restartDaemon(const std::vector<std::string>& extra) {
-    pid_t daemon = daemonPid();
-    ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
-    ASSERT_EQ(waitChild(daemon, 5000), 0);
-    startDaemon(extra);
-  }
 };
 
 TEST_F(Verbs, RestartStopsAndStartsAgainAsOneNewRun) {
