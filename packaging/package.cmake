@@ -37,8 +37,19 @@ add_custom_command(
   DEPENDS ${KEELAN_PACKAGING_DIR}/debian/changelog
   COMMENT "Compressing the Debian changelog"
   VERBATIM)
+# Shell completions, printed by the binary just built (`keelan completion SHELL`).
+set(_keelan_completions ${KEELAN_GENERATED_PACKAGING_DIR}/keelan.bash ${KEELAN_GENERATED_PACKAGING_DIR}/_keelan
+    ${KEELAN_GENERATED_PACKAGING_DIR}/keelan.fish)
+add_custom_command(
+  OUTPUT ${_keelan_completions}
+  COMMAND sh -c "\"$0\" completion bash >\"$1\" && \"$0\" completion zsh >\"$2\" && \"$0\" completion fish >\"$3\""
+          $<TARGET_FILE:keelan> ${_keelan_completions}
+  DEPENDS keelan
+  COMMENT "Generating the bash, zsh and fish completions"
+  VERBATIM)
 add_custom_target(keelan_package_files ALL
-  DEPENDS ${KEELAN_GENERATED_PACKAGING_DIR}/keelan.1.gz ${KEELAN_GENERATED_PACKAGING_DIR}/changelog.Debian.gz)
+  DEPENDS ${KEELAN_GENERATED_PACKAGING_DIR}/keelan.1.gz ${KEELAN_GENERATED_PACKAGING_DIR}/changelog.Debian.gz
+          ${_keelan_completions})
 
 # ------------------------------------------------------------ install rules
 # Directories are 0755 whatever the umask of the one who builds (lintian).
@@ -48,6 +59,10 @@ set(_keelan_doc share/doc/keelan)
 
 # Under the install prefix: part of a plain `cmake --install` too.
 install(FILES ${KEELAN_GENERATED_PACKAGING_DIR}/keelan.1.gz DESTINATION share/man/man1)
+# Where bash-completion, Debian's zsh and fish look for them.
+install(FILES ${KEELAN_GENERATED_PACKAGING_DIR}/keelan.bash DESTINATION share/bash-completion/completions RENAME keelan)
+install(FILES ${KEELAN_GENERATED_PACKAGING_DIR}/_keelan DESTINATION share/zsh/vendor-completions)
+install(FILES ${KEELAN_GENERATED_PACKAGING_DIR}/keelan.fish DESTINATION share/fish/vendor_completions.d)
 # README.md: the project's README (the packaging README if there is none).
 if(EXISTS ${PROJECT_SOURCE_DIR}/README.md)
   install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${_keelan_doc})

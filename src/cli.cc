@@ -6,10 +6,12 @@
 #include <iostream>
 
 #include "keelan/cli_client.h"
+#include "keelan/cli_completion.h"
 #include "keelan/cli_daemon.h"
 #include "keelan/cli_logs.h"
 #include "keelan/cli_ships.h"
 #include "keelan/cli_store.h"
+#include "keelan/cli_verbs.h"
 #include "keelan/version.h"
 
 namespace keelan {
@@ -20,10 +22,12 @@ namespace {
 constexpr void (*kCommands[])(CLI::App&, CliAction&) = {
     addDaemonCommands,            // daemon start|stop|status|restart
     addShipCommands,              // deploy, ps, inspect, stop, wait
+    addVerbCommands,              // restart, kill, reload
     addLogsCommand,               // logs
     addRemoveAndMetricsCommands,  // rm, metrics
     addStoreCommands,             // store backup|check
     addEventsCommand,             // events
+    addCompletionCommand,         // completion (last: it reads the others)
 };
 
 // CLI11's own parse error codes (105, 106, 109…) become the usage error.

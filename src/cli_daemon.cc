@@ -38,6 +38,7 @@ struct DaemonOptions {
   int maxLogFiles = 5;
   std::string webhook;
   bool webhookIncludeEnv = false;
+  std::string webhookOn = "failure";
   bool newStore = false;
   std::string fromBackup;
   bool salvage = false;
@@ -81,6 +82,7 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   config.maxLogFiles = options.maxLogFiles;
   config.webhookUrl = options.webhook;
   config.webhookIncludeEnv = options.webhookIncludeEnv;
+  config.webhookOn = options.webhookOn;
   checkWebhook(options.webhook);
   copyTuning(options.tuning, config);
   config.foreground = options.foreground;
@@ -317,6 +319,10 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option("--webhook", options.webhook, "POST each ship failure's record (JSON) to this URL");
   command->add_flag("--webhook-include-env", options.webhookIncludeEnv,
                     "send the ships' env values in webhook bodies (default: keys only, values null)");
+  command->add_option("--webhook-on", options.webhookOn,
+                      "what the webhook hears of: failure (default; not stops asked for by an operator), exit "
+                      "(every exit), all (every state change)")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(kWebhookOnChoices), std::end(kWebhookOnChoices))));
   addHiddenOptions(command, options.tuning);
 }
 

@@ -1,6 +1,7 @@
 #include "keelan/cli_logs.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,9 +10,12 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "keelan/fs_trust.h"
 #include "keelan/pidfile.h"
+#include "keelan/protocol.h"
 #include "keelan/ship.h"
 #include "keelan/time_util.h"
 
@@ -84,12 +88,55 @@ std::vector<std::string> newestLines(const std::string& path, int lines) {
   return shown;
 }
 
+// Tells when the ship has stopped for good, from the daemon's `wait`: the
+// ship's run is over and no restart is pending. A `wait` answered with the
+// same run as the last answer means nothing started since; a new run (a
+// `keelan restart`, a deploy) means waiting again. A daemon that goes away
+// leaves nobody to ask: `armed()` is then false until arm() succeeds.
+class ShipWatch {
+ public:
+  ShipWatch(std::string socketPath, std::string name) : socketPath_(std::move(socketPath)), name_(std::move(name)) {}
+  bool armed() const { return armed_; }
+  void arm() {
+    client_ = DaemonClient{};
+    armed_ = client_.connect(socketPath_).empty() && client_.send({{"op", "wait"}, {"name", name_}});
+  }
+  // Reads an answer if one has come; never blocks for long.
+  bool ended() {
+    if (!armed_) return false;
+    pollfd ready{client_.fd(), POLLIN, 0};
+    if (poll(&ready, 1, 0) <= 0) return false;
+    auto reply = client_.receive(1000);
+    armed_ = false;
+    if (!reply) return false;  // the daemon went away (or restarts in place)
+    if (!reply->value("ok", false)) return errorCode(*reply) == errc::not_found;  // removed: nothing comes any more
+    const nlohmann::json& ship = (*reply)["ship"];
+    Run run{ship.value("deployCount", uint64_t{0}), ship.value("runCount", uint64_t{0})};
+    if (last_ && *last_ == run) return true;
+    last_ = run;
+    armed_ = client_.send({{"op", "wait"}, {"name", name_}});
+    return false;
+  }
+
+ private:
+  using Run = std::pair<uint64_t, uint64_t>;  // deployCount, runCount
+  std::string socketPath_, name_;
+  DaemonClient client_;
+  bool armed_ = false;
+  std::optional<Run> last_;
+};
+
 // Follows one log file: new output as it comes, across both kinds of
 // rotation. Ships write their logs themselves, so following goes on without
-// the daemon; but it says when the daemon goes away (or comes back).
+// the daemon; but it says when the daemon goes away (or comes back). With a
+// watch it ends, once the output is drained, when the ship has stopped for
+// good.
 class LogFollower {
  public:
-  LogFollower(std::string path, std::string pidFile) : path_(std::move(path)), pidFile_(std::move(pidFile)) {}
+  LogFollower(std::string path, std::string pidFile, std::unique_ptr<ShipWatch> watch)
+      : path_(std::move(path)), pidFile_(std::move(pidFile)), watch_(std::move(watch)) {}
+  // A log that was not there when the command began is followed from its start.
+  void fromStart() { fromStart_ = true; }
   ~LogFollower() {
     if (fd_ >= 0) close(fd_);
   }
@@ -99,8 +146,9 @@ class LogFollower {
   int run() {
     fd_ = openFileNoFollow(path_, O_RDONLY);
     if (fd_ < 0) fail(kExitFailed, "cannot open " + path_);
-    lseek(fd_, 0, SEEK_END);
+    if (!fromStart_) lseek(fd_, 0, SEEK_END);
     daemonUp_ = probePidFile(pidFile_).locked;
+    if (watch_ && daemonUp_) watch_->arm();
     nextCheck_ = monotonicMs() + 1000;
     for (;;) {
       reportDaemonChange();
@@ -108,6 +156,11 @@ class LogFollower {
       if (rotatedAway()) {
         if (!reopen()) return kExitOk;
         continue;
+      }
+      if (watch_ && watch_->ended()) {
+        while (copyNewOutput()) {
+        }
+        return kExitOk;
       }
       usleep(100000);
     }
@@ -122,6 +175,7 @@ class LogFollower {
     if (up != daemonUp_)
       std::cerr << (up ? "keelan: the daemon is back\n" : "keelan: the daemon is gone; still following " + path_ + "\n");
     daemonUp_ = up;
+    if (up && watch_ && !watch_->armed()) watch_->arm();
   }
 
   bool copyNewOutput() {
@@ -156,6 +210,8 @@ class LogFollower {
   }
 
   std::string path_, pidFile_;
+  std::unique_ptr<ShipWatch> watch_;
+  bool fromStart_ = false;
   int fd_ = -1;
   bool daemonUp_ = false;
   int64_t nextCheck_ = 0;
@@ -164,20 +220,28 @@ class LogFollower {
 
 struct LogsOptions {
   std::string name;
-  bool stderrLog = false, follow = false;
+  bool stderrLog = false, follow = false, retry = false;
   int lines = 10;
 };
 
 int logsCommand(const LogsOptions& o) {
   if (auto e = validateShipName(o.name); !e.empty()) fail(kExitUsage, e);
+  if (o.retry && !o.follow) fail(kExitUsage, "--retry goes with --follow");
   Paths paths = basePaths();
   std::string path = o.stderrLog ? paths.shipErrLog(o.name) : paths.shipOutLog(o.name);
+  // --retry, as tail's: a log that is not there yet is waited for.
+  bool waited = false;
+  for (; o.retry && access(path.c_str(), R_OK) != 0; waited = true) usleep(100000);
   if (access(path.c_str(), R_OK) != 0)
     fail(kExitFailed, "no logs for ship '" + o.name + "' (" + path + ": " + strerror(errno) + ")");
-  for (const auto& line : newestLines(path, o.lines)) std::cout << line << "\n";
+  if (!waited)
+    for (const auto& line : newestLines(path, o.lines)) std::cout << line << "\n";
   std::cout.flush();
   if (!o.follow) return kExitOk;
-  auto follower = std::make_unique<LogFollower>(path, paths.pidFile);
+  std::unique_ptr<ShipWatch> watch;
+  if (!o.retry) watch = std::make_unique<ShipWatch>(clientSocket(paths), o.name);
+  auto follower = std::make_unique<LogFollower>(path, paths.pidFile, std::move(watch));
+  if (waited) follower->fromStart();
   return follower->run();
 }
 
@@ -189,7 +253,8 @@ void addLogsCommand(CLI::App& app, CliAction& action) {
   logs->add_option("name", o->name, "ship name")->required();
   logs->add_flag("--stderr", o->stderrLog, "show stderr instead of stdout");
   logs->add_option("-n,--lines", o->lines, "lines to show (default 10)")->check(CLI::Range(0, 100000000));
-  logs->add_flag("-f,--follow", o->follow, "keep printing new output");
+  logs->add_flag("-f,--follow", o->follow, "keep printing new output until the ship has stopped for good");
+  logs->add_flag("--retry", o->retry, "with -f: keep following across stops and restarts; wait for a log not there yet");
   logs->callback([&action, o] { action = [o] { return logsCommand(*o); }; });
 }
 

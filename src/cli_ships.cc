@@ -40,14 +40,14 @@ DaemonClient connectStartingIfNeeded(const Paths& paths) {
 }
 
 struct DeployOptions {
-  std::string name, root, cwd, file, user, restart, onExit, maxLogSize;
+  std::string name, root, cwd, file, user, restart, onExit, maxLogSize, reloadSignal;
   int maxLogFiles = 0;
   std::vector<std::string> env, command;
   bool replace = false, wait = false;
 
   bool flagsGiven() const {
     return !root.empty() || !cwd.empty() || !env.empty() || !command.empty() || !user.empty() || !restart.empty() ||
-           !onExit.empty() || !maxLogSize.empty() || maxLogFiles > 0;
+           !onExit.empty() || !maxLogSize.empty() || maxLogFiles > 0 || !reloadSignal.empty();
   }
 };
 
@@ -68,6 +68,7 @@ void applyFlags(const DeployOptions& o, const std::string& cwd, json& ship) {
   if (!o.onExit.empty()) ship["onExit"] = o.onExit;
   if (!o.maxLogSize.empty()) ship["maxLogSize"] = o.maxLogSize;
   if (o.maxLogFiles > 0) ship["maxLogFiles"] = o.maxLogFiles;
+  if (!o.reloadSignal.empty()) ship["reloadSignal"] = o.reloadSignal;
   if (!o.command.empty()) ship["command"] = o.command;
   for (const auto& pair : o.env) {
     size_t eq = pair.find('=');
@@ -227,14 +228,23 @@ int waitCommand(const std::string& name, bool asJson) {
   }
 }
 
-int stopCommand(const std::vector<std::string>& names, const std::string& signal, int timeout, bool asJson) {
+// Ship names, or else `all` (--all, --all-stopped), never both nor neither.
+json namesOrAll(const std::vector<std::string>& names, bool all, const char* allFlag, const char* allField) {
+  if (all && !names.empty()) fail(kExitUsage, std::string("give ship names or ") + allFlag + ", not both");
+  if (all) return {{allField, true}};
+  if (names.empty()) fail(kExitUsage, std::string("give ship names, or ") + allFlag);
   for (const auto& name : names)
     if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
+  return {{"names", names}};
+}
+
+int stopCommand(const std::vector<std::string>& names, bool all, const std::string& signal, int timeout, bool asJson) {
+  json request = namesOrAll(names, all, "--all", "all");
   if (parseSignal(signal) == 0) fail(kExitUsage, "--signal: '" + signal + "' is not a signal");
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
+  request.update({{"op", "stop"}, {"signal", signal}, {"timeoutSeconds", timeout}});
   // The reply comes once the ships are dead: after their timeout, SIGKILL and the reap.
-  json response = callOrFail(client, {{"op", "stop"}, {"names", names}, {"signal", signal}, {"timeoutSeconds", timeout}},
-                             timeout * 1000);
+  json response = callOrFail(client, request, timeout * 1000);
   if (asJson) {
     std::cout << response["ships"].dump(2) << "\n";
     return kExitOk;
@@ -243,11 +253,15 @@ int stopCommand(const std::vector<std::string>& names, const std::string& signal
   return kExitOk;
 }
 
-int rmCommand(const std::string& name, bool force) {
-  if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
+// All or nothing: one running ship (without --force) or unknown name
+// fails the whole request, and nothing is removed.
+int rmCommand(const std::vector<std::string>& names, bool allStopped, bool force) {
+  json request = namesOrAll(names, allStopped, "--all-stopped", "allStopped");
+  if (allStopped && force) fail(kExitUsage, "--all-stopped removes only stopped ships: --force makes no sense with it");
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
-  callOrFail(client, {{"op", "rm"}, {"name", name}, {"force", force}}, force ? 10000 : 0);
-  std::cout << "removed " << name << "\n";
+  request.update({{"op", "rm"}, {"force", force}});
+  json response = callOrFail(client, request, force ? 10000 : 0);
+  for (const auto& ship : response["ships"]) std::cout << "removed " << ship.value("name", "") << "\n";
   return kExitOk;
 }
 
@@ -316,6 +330,7 @@ void addDeploy(CLI::App& app, CliAction& action, const Shared& o) {
   deploy->add_option("--on-exit", d.onExit, "shell command run after each exit of this ship");
   deploy->add_option("--max-log-size", d.maxLogSize, "rotate this ship's logs past this size (e.g. 10M)");
   deploy->add_option("--max-log-files", d.maxLogFiles, "rotated log files kept for this ship")->check(CLI::Range(1, 1000));
+  deploy->add_option("--reload-signal", d.reloadSignal, "what `keelan reload` sends this ship (default HUP)");
   deploy->add_flag("--replace", d.replace, "stop a running ship of this name first");
   deploy->add_flag("--wait", d.wait, "wait for the ship to stop and exit with its code");
   deploy->add_option("command", d.command, "COMMAND [ARG...] after --");
@@ -336,11 +351,12 @@ void addPsInspect(CLI::App& app, CliAction& action, const Shared& o) {
 
 void addStopWait(CLI::App& app, CliAction& action, const Shared& o) {
   auto* stop = app.add_subcommand("stop", "stop ships");
-  stop->add_option("names", o->names, "ship names")->required();
+  stop->add_option("names", o->names, "ship names");
+  stop->add_flag("--all", o->all, "every running ship, and every pending restart");
   stop->add_option("--signal,-s", o->signal, "signal to send first (default TERM)");
   stop->add_option("--timeout,-t", o->timeout, "seconds before SIGKILL (default 10)")->check(CLI::Range(0, 86400));
   stop->add_flag("--json", o->asJson, "print JSON");
-  stop->callback([&action, o] { action = [o] { return stopCommand(o->names, o->signal, o->timeout, o->asJson); }; });
+  stop->callback([&action, o] { action = [o] { return stopCommand(o->names, o->all, o->signal, o->timeout, o->asJson); }; });
 
   auto* wait = app.add_subcommand("wait", "wait for a ship to stop; exit with its code");
   wait->add_option("name", o->name, "ship name")->required();
@@ -365,10 +381,11 @@ void addShipCommands(CLI::App& app, CliAction& action) {
 
 void addRemoveAndMetricsCommands(CLI::App& app, CliAction& action) {
   auto o = std::make_shared<ShipCommandOptions>();
-  auto* rm = app.add_subcommand("rm", "forget a stopped ship");
-  rm->add_option("name", o->name, "ship name")->required();
-  rm->add_flag("--force,-f", o->force, "stop it first if it runs");
-  rm->callback([&action, o] { action = [o] { return rmCommand(o->name, o->force); }; });
+  auto* rm = app.add_subcommand("rm", "forget stopped ships");
+  rm->add_option("names", o->names, "ship names");
+  rm->add_flag("--force,-f", o->force, "stop them first if they run");
+  rm->add_flag("--all-stopped", o->all, "every ship that is neither running nor waiting to restart");
+  rm->callback([&action, o] { action = [o] { return rmCommand(o->names, o->all, o->force); }; });
 
   auto* metrics = app.add_subcommand("metrics", "the daemon's metrics, in Prometheus text format");
   metrics->callback([&action] { action = metricsCommand; });

@@ -41,6 +41,7 @@ std::vector<ConfigField> makeFields() {
       {"maxLogFiles", &C::maxLogFiles, kAlways, kLater},
       {"webhookUrl", &C::webhookUrl, kAlways, kLater},
       {"webhookIncludeEnv", &C::webhookIncludeEnv, kAlways, kLater},
+      {"webhookOn", &C::webhookOn, kAlways, kLater},
       {"writeHighWater", &C::writeHighWater, kAlways, kLater, nullptr, nullptr, "--x-write-high-water", 1, int64_t{1} << 40},
       {"stallTimeoutMs", &C::stallTimeoutMs, kAlways, kLater, nullptr, nullptr, "--x-stall-timeout-ms", 1, 86400000},
       {"httpHeaderTimeoutMs", &C::httpHeaderTimeoutMs, kAlways, kLater, nullptr, nullptr, "--x-http-header-timeout-ms", 1,

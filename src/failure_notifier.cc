@@ -7,9 +7,10 @@
 
 namespace keelan {
 
-void FailureNotifier::notify(const ShipRecord& record) {
+void FailureNotifier::notify(const ShipRecord& record, const std::string& event) {
   std::string name = record.spec.name;
   nlohmann::json body = shipRecordToJson(record);
+  body["event"] = event;
   // Ship environments often hold secrets: the receiver gets the keys only.
   if (!config_.webhookIncludeEnv && body.contains("env") && body["env"].is_object())
     for (auto& value : body["env"]) value = nullptr;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <map>
 #include <set>
 
 #include "keelan/exit_status.h"
@@ -19,7 +20,20 @@ namespace keelan {
 using nlohmann::json;
 
 namespace {
-bool isWrite(const std::string& op) { return op == "deploy" || op == "stop" || op == "rm" || op == "restart"; }
+bool isWrite(const std::string& op) {
+  return op == "deploy" || op == "stop" || op == "rm" || op == "restart" || op == "restart-ships";
+}
+
+// The names of the ships whose status `pick` takes, in name order.
+template <typename Pick>
+std::vector<std::string> shipsWhere(const std::map<std::string, ShipRecord>& ships, Pick pick) {
+  std::vector<std::string> names;
+  for (const auto& [name, record] : ships)
+    if (pick(record.status)) names.push_back(name);
+  return names;
+}
+
+bool pendingOrRunning(ShipStatus status) { return status == ShipStatus::running || status == ShipStatus::backoff; }
 
 // Resets a flag when the request has been handled, however it ends.
 struct ResetOnExit {
@@ -74,11 +88,26 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
 }
 
 void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Remove& r) {
-  supervisor_.remove(to, r.name, r.force, r.timeoutMs);
+  if (!r.allStopped) return supervisor_.remove(to, r.names, r.force, r.timeoutMs);
+  auto stopped = [](ShipStatus status) { return !pendingOrRunning(status); };
+  supervisor_.remove(to, shipsWhere(supervisor_.ships(), stopped), false, r.timeoutMs);
 }
 
 void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Stop& r) {
-  supervisor_.stop(to, r.names, r.signal, r.timeoutMs);
+  if (!r.all) return supervisor_.stop(to, r.names, r.signal, r.timeoutMs);
+  supervisor_.stop(to, shipsWhere(supervisor_.ships(), pendingOrRunning), r.signal, r.timeoutMs);
+}
+
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::RestartShips& r) {
+  supervisor_.restartShips(to, r.names, r.timeoutMs);
+}
+
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Kill& r) {
+  supervisor_.signalShips(to, r.names, r.signal);
+}
+
+void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Reload& r) {
+  supervisor_.signalShips(to, r.names, std::nullopt);
 }
 
 void Operations::handle(const ClientInfo& client, const PendingReply& to, const requests::Restart& r) {

@@ -104,24 +104,60 @@ Result<int64_t> timeoutMs(const json& body) {
   return seconds.value() * 1000;
 }
 
+// The ships named, or none when the boolean `selector` (every ship of some
+// kind, picked by the daemon) is true; naming ships too is then an error.
+Result<std::vector<std::string>> namesOrSelector(const json& body, const char* selector, bool& selected) {
+  auto flag = readOptionalBool(body, selector, false);
+  if (!flag) return flag.error();
+  selected = flag.value();
+  if (!selected) return shipNames(body);
+  if (given(body, "names") || given(body, "name"))
+    return invalidArgument(std::string("give either '") + selector + "' or ship names, not both");
+  return std::vector<std::string>{};
+}
+
 Result<TypedRequest> decodeStop(json& body) {
-  auto names = shipNames(body);
+  bool all = false;
+  auto names = namesOrSelector(body, "all", all);
   if (!names) return names.error();
   auto signal = stopSignal(body);
   if (!signal) return signal.error();
   auto timeout = timeoutMs(body);
   if (!timeout) return timeout.error();
-  return TypedRequest{requests::Stop{std::move(names).value(), signal.value(), timeout.value()}};
+  return TypedRequest{requests::Stop{std::move(names).value(), signal.value(), timeout.value(), all}};
 }
 
 Result<TypedRequest> decodeRemove(json& body) {
-  auto name = readString(body, "name");
-  if (!name) return name.error();
+  bool allStopped = false;
+  auto names = namesOrSelector(body, "allStopped", allStopped);
+  if (!names) return names.error();
   auto force = readOptionalBool(body, "force", false);
   if (!force) return force.error();
   auto timeout = timeoutMs(body);
   if (!timeout) return timeout.error();
-  return TypedRequest{requests::Remove{std::move(name).value(), force.value(), timeout.value()}};
+  return TypedRequest{requests::Remove{std::move(names).value(), force.value(), timeout.value(), allStopped}};
+}
+
+Result<TypedRequest> decodeRestartShips(json& body) {
+  auto names = shipNames(body);
+  if (!names) return names.error();
+  auto timeout = timeoutMs(body);
+  if (!timeout) return timeout.error();
+  return TypedRequest{requests::RestartShips{std::move(names).value(), timeout.value()}};
+}
+
+Result<TypedRequest> decodeKill(json& body) {
+  auto names = shipNames(body);
+  if (!names) return names.error();
+  auto signal = stopSignal(body);
+  if (!signal) return signal.error();
+  return TypedRequest{requests::Kill{std::move(names).value(), signal.value()}};
+}
+
+Result<TypedRequest> decodeReload(json& body) {
+  auto names = shipNames(body);
+  if (!names) return names.error();
+  return TypedRequest{requests::Reload{std::move(names).value()}};
 }
 
 Result<TypedRequest> decodeRestart(json& body) {
@@ -159,6 +195,9 @@ constexpr OpDecoder kDecoders[] = {
     {requests::Metrics::kOp, withoutFields<requests::Metrics>},
     {requests::StoreBackup::kOp, decodeStoreBackup},
     {requests::StoreCheck::kOp, withoutFields<requests::StoreCheck>},
+    {requests::RestartShips::kOp, decodeRestartShips},
+    {requests::Kill::kOp, decodeKill},
+    {requests::Reload::kOp, decodeReload},
 };
 static_assert(std::size(kDecoders) == std::variant_size_v<TypedRequest>, "one decoder per typed request");
 

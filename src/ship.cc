@@ -4,6 +4,7 @@
 #include "keelan/time_util.h"
 
 #include <algorithm>
+#include <csignal>
 #include <stdexcept>
 #include <string_view>
 
@@ -93,6 +94,12 @@ std::string stringField(const json& object, const char* field) {
   if (!value.is_string()) throw std::invalid_argument(std::string("field '") + field + "' must be a string");
   return value.get<std::string>();
 }
+
+// "USR1" for a signal parseSignal knows by name, else its number.
+std::string reloadSignalText(int signal) {
+  std::string name = signalName(signal);
+  return parseSignal(name) == signal ? name.substr(3) : std::to_string(signal);
+}
 }  // namespace
 
 ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
@@ -119,9 +126,18 @@ ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
       spec.maxLogSize = *size;
     } else if (key == "maxLogFiles") {
       if (value.is_null()) continue;
-      if (!value.is_number_unsigned() || value.get<uint64_t>() < 1 || value.get<uint64_t>() > 1000)
+      // Signed or not: a number built in code (the CLI's flag) is a signed one.
+      if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 1000)
         throw std::invalid_argument("field 'maxLogFiles' must be an integer from 1 to 1000");
-      spec.maxLogFiles = static_cast<int>(value.get<uint64_t>());
+      spec.maxLogFiles = static_cast<int>(value.get<int64_t>());
+    } else if (key == "reloadSignal") {
+      if (value.is_null()) continue;
+      int signal = 0;
+      if (value.is_string()) signal = parseSignal(value.get<std::string>());
+      else if (value.is_number_integer() && value.get<int64_t>() >= 1 && value.get<int64_t>() <= 64)
+        signal = static_cast<int>(value.get<int64_t>());
+      if (signal == 0) throw std::invalid_argument("field 'reloadSignal' must be a signal such as HUP or USR1");
+      spec.reloadSignal = signal;
     } else if (key == "onExit") {
       spec.onExit = value.is_null() ? "" : stringField(object, "onExit");
     } else if (key == "restart") {
@@ -158,8 +174,13 @@ json shipSpecToJson(const ShipSpec& spec) {
   out["onExit"] = spec.onExit.empty() ? json(nullptr) : json(spec.onExit);
   out["maxLogSize"] = spec.maxLogSize > 0 ? json(spec.maxLogSize) : json(nullptr);
   out["maxLogFiles"] = spec.maxLogFiles > 0 ? json(spec.maxLogFiles) : json(nullptr);
+  // Only when set: absent means SIGHUP, and records of ships without one
+  // keep their size (and their layout on the store's pages).
+  if (spec.reloadSignal > 0) out["reloadSignal"] = reloadSignalText(spec.reloadSignal);
   return out;
 }
+
+int reloadSignalOf(const ShipSpec& spec) { return spec.reloadSignal > 0 ? spec.reloadSignal : SIGHUP; }
 
 const char* statusName(ShipStatus status) {
   switch (status) {
@@ -313,6 +334,10 @@ std::string shipRecordText(const ShipRecord& record) {
   out += ",\"processId\":";
   out += record.pid > 0 ? std::to_string(record.pid) : "null";
   out += ",\"processStartTime\":" + std::to_string(record.startTime);
+  if (spec.reloadSignal > 0) {
+    out += ",\"reloadSignal\":";
+    appendString(out, reloadSignalText(spec.reloadSignal));
+  }
   out += ",\"restart\":";
   appendString(out, restartPolicyText(spec.restart));
   out += ",\"restartStreak\":" + std::to_string(record.restartStreak);
@@ -357,7 +382,8 @@ json shipRecordToJson(const ShipRecord& record) {
 ShipRecord shipRecordFromJson(const json& in) {
   ShipRecord record;
   json specPart = json::object();
-  for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit", "maxLogSize", "maxLogFiles"})
+  for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit", "maxLogSize", "maxLogFiles",
+                            "reloadSignal"})
     if (in.contains(field)) specPart[field] = in[field];
   record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
   record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);

@@ -53,6 +53,7 @@ class Stepper {
   void act(ShipAction action) { result_.actions.push_back(std::move(action)); }
   void log(Level level, std::string text) { act(ship_action::Log{level, std::move(text)}); }
   bool commit(const Transition& transition);
+  bool posted(const Transition& transition) const;
   bool restartByPolicy(int64_t runMs);
 
   ShipRecord& record_;
@@ -73,10 +74,22 @@ bool Stepper::commit(const Transition& transition) {
   }
   accept();
   act(ship_action::Commit{transition.event, shipRecordText(record_), transition.finishedRun});
-  bool failure = transition.event == "failed" ||
-                 (transition.event == "stopped" && record_.exit.known() && !record_.exit.success());
-  if (failure && settings_.webhook) act(ship_action::NotifyFailure{record_});
+  if (settings_.webhook && posted(transition)) act(ship_action::NotifyFailure{record_, transition.event});
   return true;
+}
+
+// Whether --webhook-on posts this transition. An exit asked for by an
+// operator (stop, rm, restart) is not a failure, whatever its status: a
+// ship killed by the SIGTERM of `keelan stop` did what it was told.
+bool Stepper::posted(const Transition& transition) const {
+  switch (settings_.webhookOn) {
+    case WebhookOn::all: return true;
+    case WebhookOn::exit: return transition.finishedRun.has_value();
+    case WebhookOn::failure: break;
+  }
+  if (transition.event == "failed") return true;
+  return transition.event == "stopped" && transition.finishedRun && !record_.stopRequested && record_.exit.known() &&
+         !record_.exit.success();
 }
 
 // After an exit (or a failed automatic restart) that nobody asked for: back

@@ -31,6 +31,8 @@ Supervisor::Supervisor(uv_loop_t* loop, Logger& log, const DaemonConfig& config,
   settings_.backoffFirstMs = config.backoffFirstMs;
   settings_.defaultOnExit = !config.defaultOnExit.empty();
   settings_.webhook = !config.webhookUrl.empty();
+  settings_.webhookOn = config.webhookOn == "all" ? WebhookOn::all : config.webhookOn == "exit" ? WebhookOn::exit
+                                                                                                : WebhookOn::failure;
 }
 
 const ShipRecord* Supervisor::find(const std::string& name) const {
@@ -98,7 +100,7 @@ void Supervisor::run(ShipRecord& record, const ShipAction& action, std::string& 
                    gate_.deliver([this, snapshot = h.snapshot] { parts_.hooks.run(snapshot); });
                  },
                  [&](const ship_action::NotifyFailure& n) {
-                   gate_.deliver([this, snapshot = n.snapshot] { parts_.notifier.notify(snapshot); });
+                   gate_.deliver([this, n] { parts_.notifier.notify(n.snapshot, n.event); });
                  },
                  [&](const ship_action::Stopped&) { stopped = true; },
                  [&](const ship_action::Unwatch&) { parts_.watcher.unwatch(name); },
@@ -187,7 +189,18 @@ void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
   ShipRecord& record = ships_.try_emplace(spec.name).first->second;
   if (record.status == ShipStatus::running)
     return gate_.replyError(to, errc::already_running, "ship '" + spec.name + "' is already running");
-  bool automatic = to.clientId == 0;
+  std::string error;
+  std::string text = startShip(record, spec, to.clientId == 0, error);
+  if (!error.empty()) {
+    gate_.deliver([this, to, error] { gate_.replyError(to, errc::spawn_failed, error); });
+    return;
+  }
+  gate_.deliver([this, to, line = replyLineWith(to.requestId, "ship", text)]() mutable {
+    parts_.outbox.sendLine(to.clientId, std::move(line));
+  });
+}
+
+std::string Supervisor::startShip(ShipRecord& record, const ShipSpec& spec, bool automatic, std::string& error) {
   stepShip(record, ship_event::DeployRequested{automatic});
   record.spec = spec;
   if (spec.maxLogSize > 0) logLimited_.insert(spec.name);
@@ -195,8 +208,8 @@ void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
   SpawnResult child = parts_.spawner.spawnShip(spec);
   if (!child.error.empty()) {
     stepShip(record, ship_event::SpawnFailed{child.error, automatic});
-    gate_.deliver([this, to, error = child.error] { gate_.replyError(to, errc::spawn_failed, error); });
-    return;
+    error = child.error;
+    return "";
   }
   uint64_t startTime = 0;
   if (auto stat = readProcStat(child.pid)) startTime = stat->startTime;
@@ -207,9 +220,7 @@ void Supervisor::spawn(const PendingReply& to, const ShipSpec& spec) {
   parts_.reaper.track(child.pid, std::move(child.pidfd));
   shipOfPid_[child.pid] = spec.name;
   sessionOwner_[child.pid] = spec.name;
-  gate_.deliver([this, to, line = replyLineWith(to.requestId, "ship", text)]() mutable {
-    parts_.outbox.sendLine(to.clientId, std::move(line));
-  });
+  return text;
 }
 
 // ---------------------------------------------------------------- backoff

@@ -1,5 +1,6 @@
-// The supervisor's stops: stop, rm and deploy --replace wait for ships to
-// die; wait waits for a ship to stop for good. All complete in onStopped().
+// The supervisor's stops: stop, rm, restart and deploy --replace wait for
+// ships to die; wait waits for a ship to stop for good. All complete in
+// onStopped(). kill signals and waits for nothing.
 #include <csignal>
 #include <cstring>
 
@@ -14,9 +15,17 @@ using nlohmann::json;
 
 Supervisor::~Supervisor() = default;
 
-void Supervisor::stop(const PendingReply& to, const std::vector<std::string>& names, int signal, int64_t timeoutMs) {
+bool Supervisor::refuseUnknown(const PendingReply& to, const std::vector<std::string>& names) {
   for (const auto& name : names)
-    if (find(name) == nullptr) return gate_.replyError(to, errc::not_found, "no ship named '" + name + "'");
+    if (find(name) == nullptr) {
+      gate_.replyError(to, errc::not_found, "no ship named '" + name + "'");
+      return true;
+    }
+  return false;
+}
+
+void Supervisor::stop(const PendingReply& to, const std::vector<std::string>& names, int signal, int64_t timeoutMs) {
+  if (refuseUnknown(to, names)) return;
   for (const auto& name : names)
     if (refuseConflicting(to, name, ShipOp::stop)) return;
   auto request = std::make_unique<StopRequest>();
@@ -31,20 +40,84 @@ void Supervisor::stop(const PendingReply& to, const std::vector<std::string>& na
   stopShips(std::move(request), signal, timeoutMs);
 }
 
-void Supervisor::remove(const PendingReply& to, const std::string& name, bool force, int64_t timeoutMs) {
-  ShipRecord* record = findMutable(name);
-  if (record == nullptr) return gate_.replyError(to, errc::not_found, "no ship named '" + name + "'");
-  if (refuseConflicting(to, name, ShipOp::remove)) return;
-  if (record->status == ShipStatus::running && !force)
-    return gate_.replyError(to, errc::already_running, "ship '" + name + "' is running; stop it first or use --force");
-  if (record->status == ShipStatus::backoff) stepShip(*record, ship_event::StopRequested{});
+// All or nothing: every name is checked before any ship is touched.
+void Supervisor::remove(const PendingReply& to, const std::vector<std::string>& names, bool force, int64_t timeoutMs) {
+  if (refuseUnknown(to, names)) return;
+  for (const auto& name : names) {
+    if (refuseConflicting(to, name, ShipOp::remove)) return;
+    if (find(name)->status == ShipStatus::running && !force)
+      return gate_.replyError(to, errc::already_running, "ship '" + name + "' is running; stop it first or use --force");
+  }
   auto request = std::make_unique<StopRequest>();
   request->reply = to;
-  request->names = {name};
-  if (record->status == ShipStatus::running) request->remaining = {name};
+  request->names = names;
+  for (const auto& name : names) {
+    ShipRecord* record = findMutable(name);
+    if (record->status == ShipStatus::backoff) stepShip(*record, ship_event::StopRequested{});
+    if (record->status == ShipStatus::running) request->remaining.insert(name);
+  }
   request->removeAfter = true;
   request->kind = ShipOp::remove;
   stopShips(std::move(request), SIGTERM, timeoutMs);
+}
+
+// Like deploy --replace of each ship with its own definition, as one
+// request: the ships that run are stopped (a stop by request: not
+// restarted by policy, not a failure), a pending restart is cancelled, and
+// once all are down each is started again. Stopped ones just start.
+void Supervisor::restartShips(const PendingReply& to, const std::vector<std::string>& names, int64_t timeoutMs) {
+  if (refuseUnknown(to, names)) return;
+  for (const auto& name : names)
+    if (refuseConflicting(to, name, ShipOp::replace)) return;
+  auto request = std::make_unique<StopRequest>();
+  request->reply = to;
+  request->names = names;
+  request->kind = ShipOp::replace;
+  for (const auto& name : names) {
+    ShipRecord* record = findMutable(name);
+    if (record->status == ShipStatus::running) request->remaining.insert(name);
+    if (record->status == ShipStatus::backoff) stepShip(*record, ship_event::StopRequested{});
+  }
+  request->then = [this, to, names] { startAgain(to, names); };
+  stopShips(std::move(request), SIGTERM, timeoutMs);
+}
+
+// Answers with every ship's record; a ship whose spawn failed is among them
+// with status `failed` and its `error`.
+void Supervisor::startAgain(const PendingReply& to, const std::vector<std::string>& names) {
+  if (gate_.outage().active()) return gate_.refuseNow(to, errc::store_unavailable, gate_.outage().message());
+  json ships = json::array();
+  for (const auto& name : names) {
+    ShipRecord* record = findMutable(name);
+    if (record == nullptr) continue;  // cannot be: an rm conflicts with the pending restart
+    if (record->status != ShipStatus::running) {
+      ShipSpec spec = record->spec;  // startShip assigns it back
+      std::string error;
+      startShip(*record, spec, false, error);
+    }
+    ships.push_back(shipRecordToJson(*record));
+  }
+  gate_.deliver([this, to, ships = std::move(ships)] { gate_.reply(to, {{"ships", ships}}); });
+}
+
+// All or nothing: an unknown or not running ship fails the request before
+// anything is sent.
+void Supervisor::signalShips(const PendingReply& to, const std::vector<std::string>& names, std::optional<int> signal) {
+  if (refuseUnknown(to, names)) return;
+  for (const auto& name : names)
+    if (find(name)->status != ShipStatus::running)
+      return gate_.replyError(to, errc::not_running,
+                              "ship '" + name + "' is not running (" + statusName(find(name)->status) + ")");
+  json ships = json::array();
+  for (const auto& name : names) {
+    const ShipRecord* record = find(name);
+    int sent = signal.value_or(reloadSignalOf(record->spec));
+    bool delivered = signalShip(*record, sent);
+    log_.info("sent " + signalName(sent) + " to ship " + name + " pid=" + std::to_string(record->pid) +
+              (delivered ? "" : std::string(" (failed: ") + strerror(errno) + ")"));
+    ships.push_back({{"name", name}, {"processId", record->pid}, {"signal", signalName(sent)}, {"delivered", delivered}});
+  }
+  gate_.deliver([this, to, ships = std::move(ships)] { gate_.reply(to, {{"ships", ships}}); });
 }
 
 void Supervisor::wait(const PendingReply& to, const std::string& name) {

@@ -36,6 +36,8 @@ struct DaemonConfig {
   std::string webhookUrl;
   // Webhook bodies carry `env` values only when set (else keys, values null).
   bool webhookIncludeEnv = false;
+  // What is posted: one of kWebhookOnChoices (ship_machine.h's WebhookOn).
+  std::string webhookOn = "failure";
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;
@@ -64,6 +66,10 @@ struct DaemonConfig {
   bool noPidfd = false;                      // --x-no-pidfd: adopted ships are polled
   bool noSubreaper = false;                  // --x-no-subreaper: the negative control of orphan reaping
 };
+
+// `--webhook-on`: failures (not stops asked for by an operator), every
+// exit, or every committed change.
+inline constexpr const char* kWebhookOnChoices[] = {"failure", "exit", "all"};
 
 static_assert(std::is_same_v<size_t, uint64_t>, "the field table holds sizes as uint64_t");
 

@@ -20,7 +20,8 @@ class FailureNotifier {
  public:
   FailureNotifier(uv_loop_t* loop, Logger& log, const DaemonConfig& config) : loop_(loop), log_(log), config_(config) {}
   bool enabled() const { return !config_.webhookUrl.empty(); }
-  void notify(const ShipRecord& record);
+  // The body is the record with `event` (what was committed) added.
+  void notify(const ShipRecord& record, const std::string& event);
   size_t inFlight() const { return inFlight_.size(); }
   // At a stop: `onGiveUp` runs if deliveries are still pending after 2 s.
   void graceThen(std::function<void()> onGiveUp);

@@ -51,6 +51,9 @@ class Operations : public RequestHandler {
   void handle(const ClientInfo& client, const PendingReply& to, const requests::Metrics& r);
   void handle(const ClientInfo& client, const PendingReply& to, const requests::StoreBackup& r);
   void handle(const ClientInfo& client, const PendingReply& to, const requests::StoreCheck& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::RestartShips& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Kill& r);
+  void handle(const ClientInfo& client, const PendingReply& to, const requests::Reload& r);
 
   Supervisor& supervisor_;
   DaemonControl& daemon_;

@@ -59,6 +59,7 @@ struct Stop {
   std::vector<std::string> names;  // 1..kMaxShipsPerRequest, distinct, in request order
   int signal = SIGTERM;            // 1..64, or any signal parseSignal knows
   int64_t timeoutMs = 10000;       // 0..86,400,000, whole seconds
+  bool all = false;                // every ship running or backing off; `names` is then empty
   bool operator==(const Stop&) const = default;
 };
 struct Wait {
@@ -68,10 +69,32 @@ struct Wait {
 };
 struct Remove {
   static constexpr std::string_view kOp = "rm";
-  std::string name;
+  std::vector<std::string> names;  // as for stop; empty with allStopped
   bool force = false;
   int64_t timeoutMs = 10000;  // 0..86,400,000, whole seconds
+  bool allStopped = false;    // every ship neither running nor backing off
   bool operator==(const Remove&) const = default;
+};
+// Stop, then start with the same definition: one new run per ship. The op
+// is not called "restart": that one restarts the daemon.
+struct RestartShips {
+  static constexpr std::string_view kOp = "restart-ships";
+  std::vector<std::string> names;  // as for stop
+  int64_t timeoutMs = 10000;       // before SIGKILL, as for stop
+  bool operator==(const RestartShips&) const = default;
+};
+// A signal to running ships, nothing else: no stop request, no escalation.
+struct Kill {
+  static constexpr std::string_view kOp = "kill";
+  std::vector<std::string> names;  // as for stop
+  int signal = SIGTERM;
+  bool operator==(const Kill&) const = default;
+};
+// Each ship's own reloadSignal (SIGHUP unless its definition says otherwise).
+struct Reload {
+  static constexpr std::string_view kOp = "reload";
+  std::vector<std::string> names;  // as for stop
+  bool operator==(const Reload&) const = default;
 };
 struct Events {
   static constexpr std::string_view kOp = "events";
@@ -101,7 +124,8 @@ struct StoreCheck {
 using TypedRequest =
     std::variant<requests::Ping, requests::Status, requests::Deploy, requests::List, requests::Inspect,
                  requests::Stop, requests::Wait, requests::Remove, requests::Events, requests::Restart,
-                 requests::Metrics, requests::StoreBackup, requests::StoreCheck>;
+                 requests::Metrics, requests::StoreBackup, requests::StoreCheck, requests::RestartShips,
+                 requests::Kill, requests::Reload>;
 
 struct ParsedRequest {
   nlohmann::json id;  // null when absent

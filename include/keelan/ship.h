@@ -53,7 +53,11 @@ struct ShipSpec {
   std::string onExit;  // shell command run after each exit is committed; empty: none
   uint64_t maxLogSize = 0;  // rotate the ship's logs past this size; 0: the daemon's default
   int maxLogFiles = 0;      // rotated files kept; 0: the daemon's default
+  int reloadSignal = 0;     // what `keelan reload` sends; 0: SIGHUP
 };
+
+// The signal `keelan reload` sends to this ship.
+int reloadSignalOf(const ShipSpec& spec);
 
 // Returns an error message, empty when valid.
 std::string validateShipName(const std::string& name);

@@ -26,10 +26,18 @@ struct MachineNow {
 };
 
 // Daemon-wide settings that change which actions a step returns.
+// What the webhook hears of (`daemon start --webhook-on`).
+enum class WebhookOn {
+  failure,  // a non-zero exit, a signal, a failed spawn; not an exit an operator asked for (stop, rm, restart)
+  exit,     // every end of a run: each exit, whatever its code or cause, and each failed spawn
+  all,      // every committed change: deployed, stopped, failed, backoff, adopted
+};
+
 struct MachineSettings {
   int64_t backoffFirstMs = kBackoffFirstMs;
   bool defaultOnExit = false;  // the daemon has an --on-exit for ships without one
-  bool webhook = false;        // failures are posted (--webhook)
+  bool webhook = false;        // a webhook is set (--webhook)
+  WebhookOn webhookOn = WebhookOn::failure;
 };
 
 namespace ship_event {
@@ -96,9 +104,11 @@ struct CancelBackoff {};
 struct RunExitHook {
   ShipRecord snapshot;
 };
-// After the commit: post this snapshot to the webhook.
+// After the commit: post this snapshot to the webhook, with the event of
+// the commit ("stopped", "failed"…; what --webhook-on chose to post).
 struct NotifyFailure {
   ShipRecord snapshot;
+  std::string event;
 };
 // The ship stopped for good (no restart pending): wake `wait`s, complete
 // stop and rm requests. As in today's daemon, a failed spawn returns none.

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -84,7 +85,12 @@ class Supervisor : public ReaperListener, public WatcherListener {
   // ---- operations (validated by the caller)
   void deploy(const PendingReply& to, const ShipSpec& spec, bool replace);
   void stop(const PendingReply& to, const std::vector<std::string>& names, int signal, int64_t timeoutMs);
-  void remove(const PendingReply& to, const std::string& name, bool force, int64_t timeoutMs);
+  void remove(const PendingReply& to, const std::vector<std::string>& names, bool force, int64_t timeoutMs);
+  // Stops the running ones (as stop does, SIGKILL past the timeout), then
+  // starts every named ship again with its definition: one new run each.
+  void restartShips(const PendingReply& to, const std::vector<std::string>& names, int64_t timeoutMs);
+  // Signals running ships and nothing else; nullopt: each ship's reloadSignal.
+  void signalShips(const PendingReply& to, const std::vector<std::string>& names, std::optional<int> signal);
   void wait(const PendingReply& to, const std::string& name);
   // Replies `conflict` and returns true when an operation pending on `name`
   // forbids `incoming` now.
@@ -113,6 +119,11 @@ class Supervisor : public ReaperListener, public WatcherListener {
   std::string stepShip(ShipRecord& record, const ShipEvent& event);
   void run(ShipRecord& record, const ShipAction& action, std::string& committed, bool& stopped);
   void spawn(const PendingReply& to, const ShipSpec& spec);
+  // Deploys `spec` on `record` and spawns it; returns the committed record's
+  // text, or "" with `error` set when the spawn failed.
+  std::string startShip(ShipRecord& record, const ShipSpec& spec, bool automatic, std::string& error);
+  void startAgain(const PendingReply& to, const std::vector<std::string>& names);
+  bool refuseUnknown(const PendingReply& to, const std::vector<std::string>& names);
   void stopShips(std::unique_ptr<StopRequest> request, int signal, int64_t timeoutMs);
   void onStopped(const std::string& name);
   void finishStop(StopRequest& stop);
@@ -153,14 +164,14 @@ class Supervisor : public ReaperListener, public WatcherListener {
   bool shuttingDown_ = false;
 };
 
-// stop, rm or deploy --replace, waiting for its ships to die.
+// stop, rm, restart or deploy --replace, waiting for its ships to die.
 struct Supervisor::StopRequest {
   PendingReply reply;
   std::set<std::string> remaining;
   std::vector<std::string> names;
   bool removeAfter = false;
   ShipOp kind = ShipOp::stop;  // what is pending on `remaining` (see ship_ops.h)
-  std::function<void()> then;  // runs instead of the reply (deploy --replace)
+  std::function<void()> then;  // runs instead of the reply (deploy --replace, restart)
   UvHandle<uv_timer_t> timer;
   Supervisor* owner = nullptr;
 };

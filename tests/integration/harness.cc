@@ -359,6 +359,13 @@ void KeelanTest::startDaemon(const std::vector<std::string>& extra) {
   ASSERT_EQ(r.code, 0) << r.out << r.err;
 }
 
+void KeelanTest::restartDaemon(const std::vector<std::string>& extra) {
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
+  ASSERT_EQ(waitChild(daemon, 5000), 0);
+  startDaemon(extra);
+}
+
 pid_t KeelanTest::daemonPid() {
   return static_cast<pid_t>(atoi(readFile(base_ + "/run/monitor-daemon.pid").c_str()));
 }

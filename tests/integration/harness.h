@@ -95,6 +95,8 @@ class KeelanTest : public ::testing::Test {
                               const std::map<std::string, std::string>& env = {});
   nlohmann::json json(const std::vector<std::string>& args);
   void startDaemon(const std::vector<std::string>& extra = {});
+  // A cold restart of the daemon (stop, reap, start), with these `daemon start` options.
+  void restartDaemon(const std::vector<std::string>& extra);
   pid_t daemonPid();
   // A minimal chroot: busybox plus applet links, /tmp.
   std::string makeRoot();

@@ -32,13 +32,6 @@ class Operations : public KeelanTest {
     startDaemon(withBackoff(kBackoffMs));
     root_ = makeRoot();
   }
-  // A cold restart of the daemon, with these `daemon start` options.
-  void restartDaemon(const std::vector<std::string>& extra) {
-    pid_t daemon = daemonPid();
-    ASSERT_EQ(keelan({"daemon", "stop"}).code, 0);
-    ASSERT_EQ(waitChild(daemon, 5000), 0);
-    startDaemon(extra);
-  }
 };
 
 TEST_F(Operations, OnFailureRetriesExactlyMaxTimesWithGrowingDelays) {

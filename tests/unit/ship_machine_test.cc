@@ -158,7 +158,8 @@ const Row kTable[] = {
     {S::backoff, "spawn_failed", true, S::failed, kSpawnFailed},
     {S::backoff, "exited", false, S::backoff, kNone},
     {S::backoff, "adopted", false, S::backoff, kNone},
-    {S::backoff, "stop_requested", true, S::stopped, {"cancel", "commit stopped", "notify", "info", "stopped"}},
+    // The failure was posted when it exited; the cancel is an operator's stop, not a failure.
+    {S::backoff, "stop_requested", true, S::stopped, {"cancel", "commit stopped", "info", "stopped"}},
     {S::backoff, "restart_due", true, S::backoff, {"count_restart", "info", "spawn"}},
     {S::backoff, "checked", false, S::backoff, kNone},
 };
@@ -411,6 +412,43 @@ TEST(ShipMachine, TheWebhookHearsOfFailuresOnly) {
   ShipRecord cancelledAfterSuccess = shipIn(ShipStatus::backoff);
   cancelledAfterSuccess.exit = ExitStatus::exited(0);
   EXPECT_TRUE(all<act::NotifyFailure>(step(cancelledAfterSuccess, ev::StopRequested{}, kNow, kHookAndWebhook)).empty());
+}
+
+// --webhook-on: a stop asked for is no failure; `exit` posts every end of a
+// run; `all` every committed change.
+TEST(ShipMachine, WebhookOnChoosesWhatIsPosted) {
+  struct Case {
+    WebhookOn on;
+    ExitStatus exit;
+    bool asked;
+    size_t posted;
+  };
+  for (const Case& c : {Case{WebhookOn::failure, ExitStatus::signaled(15, false), true, 0},
+                        Case{WebhookOn::failure, ExitStatus::exited(1), true, 0},
+                        Case{WebhookOn::failure, ExitStatus::signaled(15, false), false, 1},
+                        Case{WebhookOn::exit, ExitStatus::exited(0), false, 1},
+                        Case{WebhookOn::exit, ExitStatus::signaled(15, false), true, 1},
+                        Case{WebhookOn::all, ExitStatus::exited(0), true, 1}}) {
+    ShipRecord record = shipIn(ShipStatus::running);
+    record.stopRequested = c.asked;
+    MachineSettings settings{kBackoffFirstMs, false, true, c.on};
+    auto posted = all<act::NotifyFailure>(step(record, ev::Exited{c.exit, "waitpid", ""}, kNow, settings));
+    ASSERT_EQ(posted.size(), c.posted) << c.exit.describe() << " asked=" << c.asked;
+    if (c.posted > 0) {
+      EXPECT_EQ(posted[0].event, "stopped");
+    }
+  }
+  // A spawn is posted only with `all`; a failed spawn with each choice.
+  for (WebhookOn on : {WebhookOn::failure, WebhookOn::exit, WebhookOn::all}) {
+    MachineSettings settings{kBackoffFirstMs, false, true, on};
+    ShipRecord starting = shipIn(ShipStatus::stopped);
+    EXPECT_EQ(all<act::NotifyFailure>(step(starting, ev::Spawned{42, 1, "boot"}, kNow, settings)).size(),
+              on == WebhookOn::all ? 1u : 0u);
+    ShipRecord failing = shipIn(ShipStatus::stopped);
+    auto posted = all<act::NotifyFailure>(step(failing, ev::SpawnFailed{"x", false}, kNow, settings));
+    ASSERT_EQ(posted.size(), 1u);
+    EXPECT_EQ(posted[0].event, "failed");
+  }
 }
 
 TEST(ShipMachine, SnapshotsAreTheRecordRightAfterTheExit) {

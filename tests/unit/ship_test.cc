@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 namespace keelan {
 namespace {
 
@@ -140,6 +142,24 @@ TEST(ShipRecord, JsonRoundTrip) {
 
 // shipRecordText is written by hand for speed; it must be byte for byte what
 // dumping the DOM gives, for every shape of record.
+// reloadSignal: a name or a number, kept as the signal; absent means SIGHUP;
+// a signed maxLogFiles (as the CLI builds it) is an integer like any other.
+TEST(ShipSpec, ReloadSignalAndSignedMaxLogFiles) {
+  ShipSpec spec = shipSpecFromJson({{"command", {"/bin/true"}}, {"reloadSignal", "usr1"}, {"maxLogFiles", int{2}}}, "a");
+  EXPECT_EQ(spec.reloadSignal, SIGUSR1);
+  EXPECT_EQ(reloadSignalOf(spec), SIGUSR1);
+  EXPECT_EQ(spec.maxLogFiles, 2);
+  EXPECT_EQ(shipSpecToJson(spec)["reloadSignal"], "USR1");
+  EXPECT_EQ(shipSpecFromJson({{"command", {"/bin/true"}}, {"reloadSignal", 12}}, "a").reloadSignal, 12);
+  ShipSpec plain = shipSpecFromJson({{"command", {"/bin/true"}}, {"reloadSignal", nullptr}}, "a");
+  EXPECT_EQ(reloadSignalOf(plain), SIGHUP);
+  EXPECT_FALSE(shipSpecToJson(plain).contains("reloadSignal"));
+  for (const json& bad : {json("NOPE"), json(0), json(65), json(true)})
+    EXPECT_THROW(shipSpecFromJson({{"command", {"/bin/true"}}, {"reloadSignal", bad}}, "a"), std::invalid_argument)
+        << bad.dump();
+  EXPECT_THROW(shipSpecFromJson({{"command", {"/bin/true"}}, {"maxLogFiles", int{-1}}}, "a"), std::invalid_argument);
+}
+
 TEST(ShipRecord, TextIsExactlyTheDomDump) {
   auto dump = [](const ShipRecord& r) { return shipRecordToJson(r).dump(-1, ' ', false, json::error_handler_t::replace); };
   ShipRecord plain = fresh();
@@ -151,6 +171,7 @@ TEST(ShipRecord, TextIsExactlyTheDomDump) {
   full.spec.onExit = "echo \"done\" \\ now\n";
   full.spec.maxLogSize = 1048576;
   full.spec.maxLogFiles = 3;
+  full.spec.reloadSignal = SIGUSR2;
   full.spec.env = {{"Z", "last"}, {"A", "tab\there"}, {"UTF", "h\xc3\xa9 \xe2\x82\xac"}, {"BAD", "\xff\xfe"}, {"CTL", std::string("\x01\x1f\x7f", 3)}};
   full.spec.command = {"/bin/sh", "-c", "printf '%s\\n' \"$A\"", ""};
   auto policy = parseRestartPolicy("on-failure:5");
