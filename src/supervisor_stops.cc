@@ -194,21 +194,22 @@ void Supervisor::onStopped(const std::string& name) {
       for (const auto& to : done) gate_.deliver([this, to, ship] { gate_.reply(to, {{"ship", ship}}); });
     }
   }
+  // The finished requests leave stops_ before any of them goes on: a `then`
+  // (a restart's start, a replace's deploy) may stop ships and come back here.
+  std::vector<std::unique_ptr<StopRequest>> finished;
   for (auto it = stops_.begin(); it != stops_.end();) {
-    StopRequest& stop = **it;
-    if (!name.empty()) stop.remaining.erase(name);
-    if (!stop.remaining.empty()) {
+    if (!name.empty()) (*it)->remaining.erase(name);
+    if (!(*it)->remaining.empty()) {
       ++it;
       continue;
     }
-    std::unique_ptr<StopRequest> finished = std::move(*it);
+    finished.push_back(std::move(*it));
     it = stops_.erase(it);
-    finished->timer.reset();
-    if (finished->then) {
-      finished->then();
-      continue;
-    }
-    finishStop(*finished);
+  }
+  for (auto& stop : finished) {
+    stop->timer.reset();
+    if (stop->then) stop->then();
+    else finishStop(*stop);
   }
 }
 
