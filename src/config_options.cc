@@ -103,11 +103,12 @@ Result<json> optionValueFromText(const ConfigField& field, const std::string& te
 }
 
 void applyLayer(DaemonConfig& config, const OptionLayer& layer, const std::string& source) {
-  for (const auto& [option, value] : layer) {
-    const ConfigField* field = findOption(option);
+  for (const auto& entry : layer) {
+    const ConfigField* field = findOption(entry.first);
     if (field == nullptr) continue;
+    const json& value = entry.second;  // a structured binding cannot be captured before clang 16
     withConfigMember(config, field->member, [&](auto& member) { member = value.get<std::decay_t<decltype(member)>>(); });
-    config.optionSources[option] = source;
+    config.optionSources[entry.first] = source;
   }
 }
 
