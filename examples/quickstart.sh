@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libuv1-dev libcli11-dev nlohmann-json3-dev
-          liblmdb-dev libgtest-dev libcurl4-openssl-dev busybox-static)
+          liblmdb-dev libgtest-dev libcurl4-openssl-dev libtomlplusplus-dev busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

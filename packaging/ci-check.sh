@@ -173,7 +173,7 @@ fi
 dpkg-deb -c "$deb" | awk '{ print $1, $2, $NF }' >"$work/contents"
 missing=
 for path in ./usr/bin/keelan ./usr/libexec/keelan/keelan-ship-exec ./lib/systemd/system/keelan.service ./etc/default/keelan ./etc/logrotate.d/keelan \
-	./usr/share/man/man1/keelan.1.gz ./usr/share/bash-completion/completions/keelan ./usr/share/zsh/vendor-completions/_keelan \
+	./etc/keelan/keelan.toml ./usr/share/man/man1/keelan.1.gz ./usr/share/bash-completion/completions/keelan ./usr/share/zsh/vendor-completions/_keelan \
 	./usr/share/doc/keelan/README.md ./usr/share/doc/keelan/changelog.Debian.gz \
 	./usr/share/doc/keelan/copyright ./usr/share/doc/keelan/examples/make-root.sh \
 	./usr/share/doc/keelan/examples/demo.sh ./usr/share/doc/keelan/examples/hello.json \
@@ -199,10 +199,16 @@ dpkg -i "$deb" || die "dpkg -i failed"
 pass "dpkg -i"
 [ "$(stat -c %a "$base" 2>/dev/null)" = 750 ] && pass "postinst made $base (0750)" || fail "postinst did not make $base 0750"
 conffiles=$(dpkg-query -W -f='${Conffiles}' keelan)
-if [[ "$conffiles" == */etc/default/keelan* && "$conffiles" == */etc/logrotate.d/keelan* ]]; then
-	pass "/etc/default/keelan and /etc/logrotate.d/keelan are conffiles"
+if [[ "$conffiles" == */etc/default/keelan* && "$conffiles" == */etc/logrotate.d/keelan* &&
+	"$conffiles" == */etc/keelan/keelan.toml* ]]; then
+	pass "/etc/default/keelan, /etc/logrotate.d/keelan and /etc/keelan/keelan.toml are conffiles"
 else
 	fail "conffiles are '$conffiles'"
+fi
+if k daemon config --check /etc/keelan/keelan.toml >/dev/null && k daemon config --json | grep -q '"file": "/etc/keelan/keelan.toml"'; then
+	pass "the packaged /etc/keelan/keelan.toml is valid and is the one the command reads"
+else
+	fail "keelan daemon config --check /etc/keelan/keelan.toml"
 fi
 if command -v systemd-analyze >/dev/null; then
 	if systemd-analyze verify /lib/systemd/system/keelan.service >"$work/verify.log" 2>&1; then
@@ -348,7 +354,7 @@ note "dpkg --purge keelan"
 dpkg --purge keelan && pass "dpkg --purge keelan" || fail "dpkg --purge keelan"
 installed && fail "keelan is still installed" || pass "keelan is not installed"
 left=
-for path in /usr/bin/keelan /etc/default/keelan /etc/logrotate.d/keelan /lib/systemd/system/keelan.service \
+for path in /usr/bin/keelan /etc/default/keelan /etc/logrotate.d/keelan /etc/keelan /lib/systemd/system/keelan.service \
 	/usr/share/doc/keelan /usr/share/man/man1/keelan.1.gz "$base" \
 	/etc/systemd/system/keelan.service /etc/systemd/system/multi-user.target.wants/keelan.service \
 	/var/lib/systemd/deb-systemd-helper-enabled/keelan.service.dsh-also \

@@ -81,6 +81,8 @@ install(FILES ${KEELAN_PACKAGING_DIR}/keelan.default DESTINATION /etc/default RE
         COMPONENT debian EXCLUDE_FROM_ALL)
 install(FILES ${KEELAN_PACKAGING_DIR}/keelan.logrotate DESTINATION /etc/logrotate.d RENAME keelan
         COMPONENT debian EXCLUDE_FROM_ALL)
+install(FILES ${KEELAN_PACKAGING_DIR}/keelan.toml DESTINATION /etc/keelan
+        COMPONENT debian EXCLUDE_FROM_ALL)
 install(FILES ${KEELAN_GENERATED_PACKAGING_DIR}/changelog.Debian.gz ${KEELAN_PACKAGING_DIR}/debian/copyright
         DESTINATION ${_keelan_doc} COMPONENT debian EXCLUDE_FROM_ALL)
 install(FILES ${KEELAN_PACKAGING_DIR}/debian/lintian-overrides DESTINATION share/lintian/overrides RENAME keelan

@@ -12,6 +12,7 @@
 #include "keelan/cli_ships.h"
 #include "keelan/cli_store.h"
 #include "keelan/cli_verbs.h"
+#include "keelan/config_file.h"
 #include "keelan/version.h"
 
 namespace keelan {
@@ -76,12 +77,17 @@ int runCli(int argc, char** argv) {
                  "after a subcommand that has its own --timeout, give it before the subcommand")
       ->envname("KEELAN_TIMEOUT")
       ->check(CLI::Range(0.001, 86400.0));
+  std::string configFile;
+  app.add_option("--config", configFile,
+                 "the daemon's configuration file for commands that start or restart one "
+                 "(default: KEELAN_CONFIG, else BASE/keelan.toml)");
   CliAction action;
   for (auto addCommands : kCommands) addCommands(app, action);
   bool parsed = false;
   int code = parseOrExit(app, argc, argv, parsed);
   if (!parsed) return code;
   setCallTimeoutMs(static_cast<int>(timeoutSeconds * 1000));
+  setConfigFileOption(configFile);
   return runAction(action);
 }
 

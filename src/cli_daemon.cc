@@ -9,11 +9,11 @@
 #include <iostream>
 #include <memory>
 
+#include "keelan/cli_daemon_config.h"
 #include "keelan/cli_logs.h"
 #include "keelan/cli_render.h"
 #include "keelan/config.h"
 #include "keelan/daemonize.h"
-#include "keelan/log_rotation.h"
 #include "keelan/pidfd.h"
 #include "keelan/pidfile.h"
 #include "keelan/time_util.h"
@@ -25,20 +25,10 @@ using nlohmann::json;
 namespace {
 
 struct DaemonOptions {
-  int interval = 30;
-  std::string logFile, pidFile, socket;
+  GivenOptions given;  // the options of the configuration (cli_daemon_config.h)
   bool foreground = false;
   int timeout = 10;
   bool cold = false;
-  bool intervalGiven = false;
-  std::string socketGroup;
-  std::string onExit;
-  std::string metricsAddress;
-  std::string maxLogSize;
-  int maxLogFiles = 5;
-  std::string webhook;
-  bool webhookIncludeEnv = false;
-  std::string webhookOn = "failure";
   bool newStore = false;
   std::string fromBackup;
   bool salvage = false;
@@ -57,46 +47,24 @@ void copyTuning(const DaemonConfig& from, DaemonConfig& to) {
   }
 }
 
-void checkWebhook(const std::string& url) {
-  if (!url.empty() && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
-    fail(kExitUsage, "--webhook: '" + url + "' is not an http:// or https:// URL");
-}
-
-DaemonConfig daemonConfig(const DaemonOptions& options) {
-  Paths paths = basePaths();
-  std::string cwd = currentDirectory();
-  if (!options.logFile.empty()) paths.logFile = absolutePath(options.logFile, cwd);
-  if (!options.pidFile.empty()) paths.pidFile = absolutePath(options.pidFile, cwd);
-  if (!options.socket.empty()) paths.socket = absolutePath(options.socket, cwd);
-  DaemonConfig config;
-  config.paths = paths;
-  config.intervalSeconds = options.interval;
-  config.socketGroup = options.socketGroup;
-  config.defaultOnExit = options.onExit;
-  config.metricsAddress = options.metricsAddress;
-  if (!options.maxLogSize.empty()) {
-    auto size = parseSize(options.maxLogSize);
-    if (!size) fail(kExitUsage, "--max-log-size: '" + options.maxLogSize + "' is not a size such as 10M");
-    config.maxLogSize = *size;
-  }
-  config.maxLogFiles = options.maxLogFiles;
-  config.webhookUrl = options.webhook;
-  config.webhookIncludeEnv = options.webhookIncludeEnv;
-  config.webhookOn = options.webhookOn;
-  checkWebhook(options.webhook);
+// What a start asks for beyond the configuration: done once, by this start.
+void addStartRequests(const DaemonOptions& options, DaemonConfig& config) {
   copyTuning(options.tuning, config);
   config.foreground = options.foreground;
   config.newStore = options.newStore;
   config.salvage = options.salvage;
-  if (!options.fromBackup.empty()) config.fromBackup = absolutePath(options.fromBackup, cwd);
-  config.selfExe = selfExecutable();
+  if (!options.fromBackup.empty()) config.fromBackup = absolutePath(options.fromBackup, currentDirectory());
+}
+
+DaemonConfig daemonConfig(const DaemonOptions& options) {
+  DaemonConfig config = resolveDaemonConfig(flagLayer(options.given));
+  addStartRequests(options, config);
   return config;
 }
 
 // ------------------------------------------------------------ start, stop
 
-int daemonStart(const DaemonOptions& options, bool quiet = false) {
-  DaemonConfig config = daemonConfig(options);
+int startWith(const DaemonConfig& config, const DaemonOptions& options, bool quiet = false) {
   if (options.foreground) fail(kExitFailed, execDaemonInPlace(config));
   StartResult started = startDetachedDaemon(config);
   if (!started.ok) fail(kExitFailed, started.message);
@@ -107,29 +75,38 @@ int daemonStart(const DaemonOptions& options, bool quiet = false) {
   return kExitOk;
 }
 
+int daemonStart(const DaemonOptions& options, bool quiet = false) {
+  return startWith(daemonConfig(options), options, quiet);
+}
+
 // Owns a pidfd.
 struct PidfdCloser {
   int fd;
   ~PidfdCloser() { close(fd); }
 };
 
+int stopByPidFile(const std::string& pidFile, int timeout);
+
 int daemonStop(const DaemonOptions& options) {
-  DaemonConfig config = daemonConfig(options);
-  PidFileState state = probePidFile(config.paths.pidFile);
+  return stopByPidFile(resolveDaemonConfigLeniently(flagLayer(options.given)).paths.pidFile, options.timeout);
+}
+
+int stopByPidFile(const std::string& pidFile, int timeout) {
+  PidFileState state = probePidFile(pidFile);
   if (!state.locked || state.pid <= 0) {
     std::cout << "keelan daemon is not running\n";
     return kExitOk;
   }
   pid_t pid = state.pid;
   std::string refused;
-  int pidfd = openVerifiedDaemonPidfd(state, config.paths.pidFile, getuid(), refused);
+  int pidfd = openVerifiedDaemonPidfd(state, pidFile, getuid(), refused);
   if (pidfd < 0) fail(kExitFailed, refused);
   PidfdCloser closer{pidfd};
   if (pidfdSendSignal(pidfd, SIGTERM) != 0)
     fail(kExitFailed, "cannot signal the daemon (pid " + std::to_string(pid) + "): " + strerror(errno));
-  auto stopped = [&] { return !probePidFile(config.paths.pidFile).locked && processGone(pid); };
-  if (!waitUntil(monotonicMs() + int64_t{options.timeout} * 1000, stopped)) {
-    std::cerr << "keelan: warning: the daemon (pid " << pid << ") did not stop within " << options.timeout
+  auto stopped = [&] { return !probePidFile(pidFile).locked && processGone(pid); };
+  if (!waitUntil(monotonicMs() + int64_t{timeout} * 1000, stopped)) {
+    std::cerr << "keelan: warning: the daemon (pid " << pid << ") did not stop within " << timeout
               << " s; sending SIGKILL\n";
     pidfdSendSignal(pidfd, SIGKILL);
     if (!waitUntil(monotonicMs() + 5000, [&] { return processGone(pid); }))
@@ -214,8 +191,8 @@ int reportNoReply(const StatusQuery& q, const DaemonConfig& config, const std::s
 }
 
 int daemonStatus(const DaemonOptions& options, bool asJson, int lines) {
-  DaemonConfig config = daemonConfig(options);
-  std::string socketPath = options.socket.empty() ? clientSocket(config.paths) : config.paths.socket;
+  DaemonConfig config = resolveDaemonConfigLeniently(flagLayer(options.given));
+  std::string socketPath = options.given.count("socket") ? config.paths.socket : clientSocket(config.paths);
   StatusQuery q = queryStatus(socketPath, config.paths.pidFile);
   if (q.unknown) return reportUnknown(*q.unknown, socketPath, asJson);
   if (!q.reply) return reportNoReply(q, config, socketPath, asJson);
@@ -260,26 +237,93 @@ void awaitNewImage(DaemonClient& client, pid_t pid, int64_t generation, const Da
   }
 }
 
-int daemonRestart(const DaemonOptions& options) {
-  bool pathsGiven = !options.logFile.empty() || !options.pidFile.empty() || !options.socket.empty();
-  DaemonConfig config = daemonConfig(options);
+// The running daemon's status reply; nullopt when none answers.
+std::optional<json> runningStatus(const std::string& socketPath) {
   DaemonClient client;
-  bool running = connectWithin(client, config.paths.socket).empty();
-  if (options.cold || pathsGiven || !running) {
-    if (running && !options.cold)
-      std::cerr << "keelan: new paths need a cold restart (stop, then start); ships will be adopted\n";
-    daemonStop(options);
-    return daemonStart(options);
-  }
-  // In place: the daemon re-executes itself, keeping its PID, its children
-  // and its listening socket.
-  json request = {{"op", "restart"}};
-  if (options.intervalGiven) request["intervalSeconds"] = options.interval;
+  if (!connectWithin(client, socketPath).empty()) return std::nullopt;
+  auto reply = callWithin(client, {{"op", "status"}});
+  if (!reply || !reply->value("ok", false)) return std::nullopt;
+  return reply;
+}
+
+// What `wanted` changes that an in-place restart cannot: the daemon keeps
+// its socket, PID file, log file and base across the exec.
+std::string coldChanges(const json& status, const DaemonConfig& wanted) {
+  std::string names;
+  auto add = [&](const std::string& name) { names += (names.empty() ? "" : ", ") + name; };
+  if (status.value("baseDirectory", wanted.paths.base) != wanted.paths.base) add("base");
+  for (const ConfigField* field : changedOptions(status["config"].value("options", json::object()), wanted))
+    if (field->change == Change::cold) add(field->option);
+  return names;
+}
+
+// Sends the `restart` request, then waits for the new image; its PID.
+pid_t restartWith(const json& request, const std::string& socketPath, const DaemonConfig& wanted) {
+  DaemonClient client = connectOrFail(socketPath);
   json response = callOrFail(client, request);
   pid_t pid = response["pid"].get<pid_t>();
-  awaitNewImage(client, pid, response.value("generation", int64_t{-1}), config);
+  DaemonConfig reached = wanted;
+  reached.paths.socket = socketPath;
+  awaitNewImage(client, pid, response.value("generation", int64_t{-1}), reached);
+  return pid;
+}
+
+int restartInPlace(const json& status, const DaemonConfig& wanted, const std::string& socketPath) {
+  if (auto cold = coldChanges(status, wanted); !cold.empty())
+    fail(kExitUsage, cold + " cannot change in place (an in-place restart keeps the socket, PID file, log file and "
+                            "base); use `keelan daemon restart --cold` (stop, then start; ships are adopted)");
+  json changes = json::object();
+  std::string changed;
+  for (const ConfigField* field : changedOptions(status["config"].value("options", json::object()), wanted)) {
+    changes[field->option] = fieldValue(wanted, *field);
+    changed += (changed.empty() ? "" : ", ") + std::string(field->option);
+  }
+  json request = {{"op", "restart"}, {"config", changes}, {"sources", wanted.optionSources},
+                  {"configFile", wanted.configFile}};
+  pid_t pid = restartWith(request, socketPath, wanted);
+  std::cout << "keelan daemon restarted in place (pid " << pid << ")"
+            << (changed.empty() ? "" : "; changed: " + changed) << "\n";
+  return kExitOk;
+}
+
+// The in-place restart of a daemon too old to report its configuration: it
+// takes a new interval and nothing else.
+int restartOldDaemon(const DaemonOptions& options, const std::string& socketPath, const DaemonConfig& wanted) {
+  for (const auto& [option, text] : options.given)
+    if (option != "interval")
+      fail(kExitUsage, "the running daemon cannot change --" + option + " in place; use `keelan daemon restart --cold`");
+  json request = {{"op", "restart"}};
+  if (options.given.count("interval")) request["intervalSeconds"] = wanted.intervalSeconds;
+  pid_t pid = restartWith(request, socketPath, wanted);
   std::cout << "keelan daemon restarted in place (pid " << pid << ")\n";
   return kExitOk;
+}
+
+// Every restart reads keelan.toml again and keeps the flags the running
+// daemon was given, unless given new ones.
+int daemonRestart(const DaemonOptions& options) {
+  OptionLayer flags = flagLayer(options.given);
+  DaemonConfig here = resolveDaemonConfig({});  // where the running daemon is (a bad file fails here)
+  std::string socketPath = clientSocket(here.paths);
+  std::optional<json> status = runningStatus(socketPath);
+  if (std::string before = clientSocket(basePaths()); !status && before != socketPath) {
+    // The file may name a new socket that the running daemon does not use yet.
+    status = runningStatus(before);
+    if (status) socketPath = before;
+  }
+  if (!status) {
+    // None runs, or it does not answer: stop whatever holds the PID file, then start.
+    stopByPidFile(here.paths.pidFile, options.timeout);
+    return daemonStart(options);
+  }
+  DaemonConfig wanted = resolveDaemonConfig(flags, &*status);
+  addStartRequests(options, wanted);
+  if (options.cold) {
+    stopByPidFile(status->value("pidFile", here.paths.pidFile), options.timeout);
+    return startWith(wanted, options);
+  }
+  if (!status->contains("config")) return restartOldDaemon(options, socketPath, wanted);
+  return restartInPlace(*status, wanted, socketPath);
 }
 
 // ------------------------------------------------------------ options
@@ -301,28 +345,7 @@ void addHiddenOptions(CLI::App* command, DaemonConfig& tuning) {
 }
 
 void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
-  command->add_option_function<int>("--interval", [&options](const int& value) {
-        options.interval = value;
-        options.intervalGiven = true;
-      }, "health-check period in seconds for adopted ships (1-86400)")
-      ->check(CLI::Range(1, 86400));
-  command->add_option("--log-file", options.logFile, "daemon log file (default BASE/logs/monitor-daemon.log)");
-  command->add_option("--pid-file", options.pidFile, "PID file (default BASE/run/monitor-daemon.pid)");
-  command->add_option("--socket", options.socket, "control socket (default BASE/run/keelan.sock)");
-  command->add_option("--socket-group", options.socketGroup,
-                      "let this group's members use the socket (0660, directory 0750); it grants root-equivalent power");
-  command->add_option("--on-exit", options.onExit, "shell command run after each ship exit (ships may override)");
-  command->add_option("--metrics-address", options.metricsAddress, "serve Prometheus metrics at http://HOST:PORT/metrics");
-  command->add_option("--max-log-size", options.maxLogSize, "rotate ship logs past this size (e.g. 10M); default: never");
-  command->add_option("--max-log-files", options.maxLogFiles, "rotated ship log files kept (default 5)")
-      ->check(CLI::Range(1, 1000));
-  command->add_option("--webhook", options.webhook, "POST each ship failure's record (JSON) to this URL");
-  command->add_flag("--webhook-include-env", options.webhookIncludeEnv,
-                    "send the ships' env values in webhook bodies (default: keys only, values null)");
-  command->add_option("--webhook-on", options.webhookOn,
-                      "what the webhook hears of: failure (default; not stops asked for by an operator), exit "
-                      "(every exit), all (every state change)")
-      ->check(CLI::IsMember(std::vector<std::string>(std::begin(kWebhookOnChoices), std::end(kWebhookOnChoices))));
+  addConfigOptions(command, options.given);
   addHiddenOptions(command, options.tuning);
 }
 
@@ -351,14 +374,16 @@ void addStopStatusRestart(CLI::App* daemon, CliAction& action, const std::shared
   DaemonOptions& d = o->daemon;
   auto* stop = daemon->add_subcommand("stop", "stop the daemon (ships keep running)");
   stop->add_option("--timeout", d.timeout, "seconds before SIGKILL (default 10)")->check(CLI::Range(0, 86400));
-  stop->add_option("--pid-file", d.pidFile, "PID file");
+  stop->add_option_function<std::string>("--pid-file", [&d](const std::string& v) { d.given["pid-file"] = v; }, "PID file");
   stop->callback([&action, o] { action = [o] { return daemonStop(o->daemon); }; });
 
   auto* status = daemon->add_subcommand("status", "is the daemon running, and how");
   status->add_flag("--json", o->asJson, "print JSON");
   status->add_option("--lines", o->lines, "recent log lines to show (default 10)")->check(CLI::Range(0, 100000));
-  status->add_option("--pid-file", d.pidFile, "PID file");
-  status->add_option("--socket", d.socket, "control socket");
+  status->add_option_function<std::string>("--pid-file", [&d](const std::string& v) { d.given["pid-file"] = v; },
+                                           "PID file");
+  status->add_option_function<std::string>("--socket", [&d](const std::string& v) { d.given["socket"] = v; },
+                                           "control socket");
   status->callback([&action, o] { action = [o] { return daemonStatus(o->daemon, o->asJson, o->lines); }; });
 
   auto* restart = daemon->add_subcommand("restart", "re-execute the daemon in place (same PID); --cold: stop, then start");
@@ -376,6 +401,7 @@ void addDaemonCommands(CLI::App& app, CliAction& action) {
   daemon->require_subcommand(1);
   addStart(daemon, action, o);
   addStopStatusRestart(daemon, action, o);
+  addDaemonConfigCommand(daemon, action);
 }
 
 void startDefaultDaemon() { daemonStart(DaemonOptions{}, true); }

@@ -173,6 +173,7 @@ void printDaemonStatusJson(const DaemonStatusView& view) {
               {"generation", s.value("generation", json())},
               {"store", s.value("store", json::object())}};
   if (s.contains("restartError")) out["restartError"] = s["restartError"];
+  if (s.contains("config")) out["config"] = s["config"];
   std::cout << out.dump(2) << "\n";
 }
 
@@ -200,6 +201,7 @@ void printDaemonStatus(const DaemonStatusView& view) {
             << "  interval:  " << s["intervalSeconds"].get<int>() << "s\n"
             << "  log file:  " << view.logFile << " (" << humanSize(view.logSize) << ")\n"
             << "  pid file:  " << str(s["pidFile"]) << "\n"
+            << "  config:    " << (s.contains("config") ? str(s["config"]["file"]) : "-") << "\n"
             << "  ships:     running " << ships.value("running", 0) << ", stopped " << ships.value("stopped", 0)
             << ", failed " << ships.value("failed", 0) << ", backoff " << ships.value("backoff", 0) << ", lost "
             << ships.value("lost", 0) << " (adopted " << s.value("adopted", 0) << ")\n";

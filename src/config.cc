@@ -14,19 +14,28 @@ constexpr Carried kAlways = Carried::always;
 constexpr Carried kStartOnly = Carried::firstStartOnly;
 constexpr bool kSinceFirst = false;  // in the first encoding: always present
 constexpr bool kLater = true;        // added later: may be missing
+constexpr Change kLive = Change::live;
+constexpr OptionKind kPath = OptionKind::path;
+constexpr OptionKind kSize = OptionKind::size;
+constexpr OptionKind kUrl = OptionKind::url;
 
 std::vector<ConfigField> makeFields() {
   // The keys of the first fields are as the first re-exec format spelled them:
   // a newer binary must decode an older daemon's encoding during an upgrade.
   return {
       {"base", &P::base, kAlways, kSinceFirst, nullptr, "baseDirectory"},
-      {"logFile", &P::logFile, kAlways, kSinceFirst, nullptr, "logFile"},
-      {"pidFile", &P::pidFile, kAlways, kSinceFirst, nullptr, "pidFile"},
-      {"socket", &P::socket, kAlways, kSinceFirst, nullptr, "socket"},
+      {.key = "logFile", .member = &P::logFile, .carried = kAlways, .optional = kSinceFirst, .statusKey = "logFile",
+       .option = "log-file", .help = "daemon log file (default BASE/logs/monitor-daemon.log)", .kind = kPath},
+      {.key = "pidFile", .member = &P::pidFile, .carried = kAlways, .optional = kSinceFirst, .statusKey = "pidFile",
+       .option = "pid-file", .help = "PID file (default BASE/run/monitor-daemon.pid)", .kind = kPath},
+      {.key = "socket", .member = &P::socket, .carried = kAlways, .optional = kSinceFirst, .statusKey = "socket",
+       .option = "socket", .help = "control socket (default BASE/run/keelan.sock)", .kind = kPath},
       {"dataDir", &P::dataDir, kAlways, kSinceFirst},
       {"shipLogDir", &P::shipLogDir, kAlways, kSinceFirst},
       {"shipsDir", &P::shipsDir, kAlways, kSinceFirst},
-      {"interval", &C::intervalSeconds, kAlways, kSinceFirst, nullptr, "intervalSeconds"},
+      {.key = "interval", .member = &C::intervalSeconds, .carried = kAlways, .optional = kSinceFirst,
+       .statusKey = "intervalSeconds", .optionMin = 1, .optionMax = 86400, .option = "interval",
+       .help = "health-check period in seconds for adopted ships (1-86400)", .change = kLive},
       {"foreground", &C::foreground, kAlways, kSinceFirst},
       {"selfExe", &C::selfExe, kAlways, kSinceFirst},
       {"listenFd", &C::inheritedListenFd, kAlways, kSinceFirst},
@@ -34,14 +43,29 @@ std::vector<ConfigField> makeFields() {
       // An older daemon that sent no count had restarted at least once.
       {"restarts", &C::restarts, kAlways, kLater, 1},
       {"dataLockFd", &C::inheritedDataLockFd, kAlways, kLater},
-      {"socketGroup", &C::socketGroup, kAlways, kLater},
-      {"defaultOnExit", &C::defaultOnExit, kAlways, kLater},
-      {"metricsAddress", &C::metricsAddress, kAlways, kLater},
-      {"maxLogSize", &C::maxLogSize, kAlways, kLater},
-      {"maxLogFiles", &C::maxLogFiles, kAlways, kLater},
-      {"webhookUrl", &C::webhookUrl, kAlways, kLater},
-      {"webhookIncludeEnv", &C::webhookIncludeEnv, kAlways, kLater},
-      {"webhookOn", &C::webhookOn, kAlways, kLater},
+      {.key = "socketGroup", .member = &C::socketGroup, .carried = kAlways, .optional = kLater,
+       .option = "socket-group",
+       .help = "let this group's members use the socket (0660, directory 0750); it grants root-equivalent power"},
+      {.key = "defaultOnExit", .member = &C::defaultOnExit, .carried = kAlways, .optional = kLater, .option = "on-exit",
+       .help = "shell command run after each ship exit (ships may override)", .change = kLive},
+      {.key = "metricsAddress", .member = &C::metricsAddress, .carried = kAlways, .optional = kLater,
+       .option = "metrics-address", .help = "serve Prometheus metrics at http://HOST:PORT/metrics", .change = kLive},
+      {.key = "maxLogSize", .member = &C::maxLogSize, .carried = kAlways, .optional = kLater, .option = "max-log-size",
+       .help = "rotate ship logs past this size (e.g. 10M); default: never", .kind = kSize, .change = kLive},
+      {.key = "maxLogFiles", .member = &C::maxLogFiles, .carried = kAlways, .optional = kLater, .optionMin = 1,
+       .optionMax = 1000, .option = "max-log-files", .help = "rotated ship log files kept (default 5)",
+       .change = kLive},
+      {.key = "webhookUrl", .member = &C::webhookUrl, .carried = kAlways, .optional = kLater, .option = "webhook",
+       .help = "POST each ship failure's record (JSON) to this URL", .kind = kUrl, .change = kLive},
+      {.key = "webhookIncludeEnv", .member = &C::webhookIncludeEnv, .carried = kAlways, .optional = kLater,
+       .option = "webhook-include-env",
+       .help = "send the ships' env values in webhook bodies (default: keys only, values null)", .change = kLive},
+      {.key = "webhookOn", .member = &C::webhookOn, .carried = kAlways, .optional = kLater, .option = "webhook-on",
+       .help = "what the webhook hears of: failure (default; not stops asked for by an operator), exit (every exit), "
+               "all (every state change)",
+       .change = kLive, .choices = {"failure", "exit", "all"}},
+      {"configFile", &C::configFile, kAlways, kLater},
+      {"optionSources", &C::optionSources, kAlways, kLater},
       {"writeHighWater", &C::writeHighWater, kAlways, kLater, nullptr, nullptr, "--x-write-high-water", 1, int64_t{1} << 40},
       {"stallTimeoutMs", &C::stallTimeoutMs, kAlways, kLater, nullptr, nullptr, "--x-stall-timeout-ms", 1, 86400000},
       {"httpHeaderTimeoutMs", &C::httpHeaderTimeoutMs, kAlways, kLater, nullptr, nullptr, "--x-http-header-timeout-ms", 1,
@@ -59,7 +83,12 @@ std::vector<ConfigField> makeFields() {
 
 template <typename T>
 std::string readValue(const json& value, T& out) {
-  if constexpr (std::is_same_v<T, bool>) {
+  if constexpr (std::is_same_v<T, std::map<std::string, std::string>>) {
+    if (!value.is_object()) return "is not an object";
+    for (const auto& [key, text] : value.items())
+      if (!text.is_string()) return "holds a value that is not a string";
+    out = value.get<T>();
+  } else if constexpr (std::is_same_v<T, bool>) {
     if (!value.is_boolean()) return "is not a boolean";
     out = value.get<bool>();
   } else if constexpr (std::is_same_v<T, std::string>) {
@@ -124,11 +153,33 @@ std::string decodeConfig(const std::string& text, DaemonConfig& config) {
   return "";
 }
 
+const ConfigField* findOption(const std::string& option) {
+  for (const ConfigField& field : configFields())
+    if (field.option != nullptr && option == field.option) return &field;
+  return nullptr;
+}
+
+json fieldValue(const DaemonConfig& config, const ConfigField& field) {
+  return withConfigMember(config, field.member, [](const auto& value) { return json(value); });
+}
+
+json optionsJson(const DaemonConfig& config) {
+  json out = json::object();
+  for (const ConfigField& field : configFields()) {
+    if (field.option == nullptr) continue;
+    auto source = config.optionSources.find(field.option);
+    out[field.option] = {{"value", fieldValue(config, field)},
+                         {"source", source == config.optionSources.end() ? "default" : source->second}};
+  }
+  return out;
+}
+
 json configStatusFields(const DaemonConfig& config) {
   json out = json::object();
   for (const ConfigField& field : configFields())
-    if (field.statusKey != nullptr)
-      withConfigMember(config, field.member, [&](const auto& value) { out[field.statusKey] = value; });
+    if (field.statusKey != nullptr) out[field.statusKey] = fieldValue(config, field);
+  out["config"] = {{"file", config.configFile.empty() ? json(nullptr) : json(config.configFile)},
+                   {"options", optionsJson(config)}};
   return out;
 }
 

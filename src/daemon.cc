@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "keelan/config_options.h"
 #include "keelan/daemon_metrics.h"
 #include "keelan/fs_trust.h"
 #include "keelan/handled_signals.h"
@@ -72,7 +73,7 @@ class Daemon : public DaemonControl {
   json identity() const override;
   int64_t uptimeSeconds() const override { return (monotonicMs() - startedMs_) / 1000; }
   std::string renderMetrics() const override;
-  void restart(const ClientInfo& client, const PendingReply& to, std::optional<int> intervalSeconds) override;
+  void restart(const ClientInfo& client, const PendingReply& to, const requests::Restart& request) override;
 
  private:
   // Start-up, step by step: each returns an error, empty on success.
@@ -366,10 +367,17 @@ std::string Daemon::renderMetrics() const {
 // ship: exits during the exec wait as zombies and are reaped, exactly, by
 // the new image. The listening socket stays open, so connections made
 // meanwhile queue in its backlog instead of being refused.
-void Daemon::restart(const ClientInfo& client, const PendingReply& to, std::optional<int> intervalSeconds) {
+void Daemon::restart(const ClientInfo& client, const PendingReply& to, const requests::Restart& request) {
   Supervisor& supervisor = m_->supervisor;
   if (restartTimer_) return supervisor.gate().replyError(to, errc::busy, "a restart is already under way");
-  if (intervalSeconds) config_.intervalSeconds = *intervalSeconds;
+  // The new image starts with the new options: that is how they apply.
+  DaemonConfig next = config_;
+  if (request.intervalSeconds) next.intervalSeconds = *request.intervalSeconds;
+  auto changes = applyLiveOptions(next, request.options.is_null() ? json::object() : request.options, request.sources);
+  if (!changes) return supervisor.gate().replyError(to, changes.error().code.c_str(), changes.error().message);
+  if (request.configFile) next.configFile = *request.configFile;
+  config_ = std::move(next);
+  for (const std::string& change : changes.value()) log_.info("configuration changed in place: " + change);
   log_.info("in-place restart requested");
   restartRequester_ = client.id;
   restartRequestedMs_ = monotonicMs();

@@ -111,7 +111,7 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
 }
 
 void Operations::handle(const ClientInfo& client, const PendingReply& to, const requests::Restart& r) {
-  daemon_.restart(client, to, r.intervalSeconds);
+  daemon_.restart(client, to, r);
 }
 
 void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Metrics&) {

@@ -42,13 +42,12 @@ std::string parentDirectory(const std::string& path) {
   return path.substr(0, slash);
 }
 
-namespace {
-std::string baseFromDefaultsFile(const std::string& defaultsFile) {
+std::string valueFromDefaultsFile(const std::string& defaultsFile, const std::string& name) {
   std::ifstream in(defaultsFile);
   std::string line;
   std::string found;
+  const std::string key = name + "=";
   while (std::getline(in, line)) {
-    const std::string key = "BASE_DIRECTORY=";
     if (line.rfind(key, 0) != 0) continue;
     found = line.substr(key.size());
     if (found.size() >= 2 && (found.front() == '"' || found.front() == '\'') && found.back() == found.front())
@@ -56,21 +55,23 @@ std::string baseFromDefaultsFile(const std::string& defaultsFile) {
   }
   return found;
 }
-}  // namespace
+
+std::string defaultsFilePath() {
+  const char* defaults = getenv("KEELAN_DEFAULTS_FILE");
+  return defaults ? defaults : "/etc/default/keelan";
+}
 
 std::string resolveBaseDirectory(const char* envValue, const std::string& defaultsFile, const std::string& cwd) {
   if (envValue != nullptr && *envValue != '\0') return absolutePath(envValue, cwd);
   if (!defaultsFile.empty()) {
-    std::string fromFile = baseFromDefaultsFile(defaultsFile);
+    std::string fromFile = valueFromDefaultsFile(defaultsFile, "BASE_DIRECTORY");
     if (!fromFile.empty()) return absolutePath(fromFile, cwd);
   }
   return absolutePath(".", cwd);
 }
 
 std::string currentBaseDirectory() {
-  const char* defaults = getenv("KEELAN_DEFAULTS_FILE");
-  return resolveBaseDirectory(getenv("BASE_DIRECTORY"), defaults ? defaults : "/etc/default/keelan",
-                              currentDirectory());
+  return resolveBaseDirectory(getenv("BASE_DIRECTORY"), defaultsFilePath(), currentDirectory());
 }
 
 Paths defaultPaths(const std::string& base) {

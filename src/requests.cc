@@ -167,6 +167,23 @@ Result<TypedRequest> decodeRestart(json& body) {
     if (!seconds) return seconds.error();
     restart.intervalSeconds = static_cast<int>(seconds.value());
   }
+  if (const json* options = given(body, "config")) {
+    if (!options->is_object()) return invalidArgument("field 'config' must be an object");
+    restart.options = *options;
+  }
+  if (const json* sources = given(body, "sources")) {
+    if (!sources->is_object()) return invalidArgument("field 'sources' must be an object");
+    std::map<std::string, std::string> read;
+    for (const auto& [option, source] : sources->items()) {
+      if (!source.is_string()) return invalidArgument("field 'sources' must hold strings");
+      read[option] = source.get<std::string>();
+    }
+    restart.sources = std::move(read);
+  }
+  if (const json* file = given(body, "configFile")) {
+    if (!file->is_string()) return invalidArgument("field 'configFile' must be a string");
+    restart.configFile = file->get<std::string>();
+  }
   return TypedRequest{restart};
 }
 

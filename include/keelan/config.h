@@ -6,9 +6,12 @@
 // start's `keelan __daemon` and the in-place restart's `keelan
 // __daemon-reexec`), their decoding, the hidden `daemon start --x-…` test
 // options and the configuration part of the daemon's `status` reply. Adding
-// an option is one line there (and its member here).
+// an option is one line there (and its member here). A row that names an
+// `option` is also a flag of `daemon start`/`restart`, a key of keelan.toml
+// (config_file.h) and an entry of `daemon config` and `status`'s "config".
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <type_traits>
@@ -36,7 +39,7 @@ struct DaemonConfig {
   std::string webhookUrl;
   // Webhook bodies carry `env` values only when set (else keys, values null).
   bool webhookIncludeEnv = false;
-  // What is posted: one of kWebhookOnChoices (ship_machine.h's WebhookOn).
+  // What is posted: failure, exit or all (ship_machine.h's WebhookOn).
   std::string webhookOn = "failure";
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
@@ -65,22 +68,42 @@ struct DaemonConfig {
   int64_t backoffFirstMs = 1000;             // --x-backoff-first-ms: the first restart delay
   bool noPidfd = false;                      // --x-no-pidfd: adopted ships are polled
   bool noSubreaper = false;                  // --x-no-subreaper: the negative control of orphan reaping
+
+  // The keelan.toml read when the daemon started (or last restarted); empty:
+  // none. Where each option's value came from: option → "file" or "flag"
+  // (an option not named has its default).
+  std::string configFile;
+  std::map<std::string, std::string> optionSources;
 };
 
 // `--webhook-on`: failures (not stops asked for by an operator), every
 // exit, or every committed change.
-inline constexpr const char* kWebhookOnChoices[] = {"failure", "exit", "all"};
 
 static_assert(std::is_same_v<size_t, uint64_t>, "the field table holds sizes as uint64_t");
 
 // One member of DaemonConfig (or of its Paths), by type.
-using ConfigMember = std::variant<int DaemonConfig::*, int64_t DaemonConfig::*, uint64_t DaemonConfig::*,
-                                  bool DaemonConfig::*, std::string DaemonConfig::*, std::string Paths::*>;
+using ConfigMember =
+    std::variant<int DaemonConfig::*, int64_t DaemonConfig::*, uint64_t DaemonConfig::*, bool DaemonConfig::*,
+                 std::string DaemonConfig::*, std::string Paths::*, std::map<std::string, std::string> DaemonConfig::*>;
 
 // Which encodings carry a field.
 enum class Carried {
   always,          // the first start and every in-place restart
   firstStartOnly,  // start-up requests (--new-store, the ready pipe…): done once
+};
+
+// How a running daemon takes a new value of an option.
+enum class Change {
+  live,  // `daemon restart` applies it in place (the new image starts with it)
+  cold,  // only a cold restart (stop, then start): the socket, the PID file…
+};
+
+// How an option's text or file value becomes its member's value.
+enum class OptionKind {
+  plain,  // the member's own type (integers within optionMin..optionMax)
+  path,   // a string made absolute (against the cwd for a flag, the file's directory in keelan.toml)
+  size,   // bytes: an integer, or a size such as "10M"
+  url,    // empty, or an http:// or https:// URL
 };
 
 struct ConfigField {
@@ -93,10 +116,19 @@ struct ConfigField {
   nlohmann::json ifMissing = nullptr;
   const char* statusKey = nullptr;  // its key in the daemon's `status` reply
   const char* hiddenOption = nullptr;  // `daemon start --x-…`, for tests
-  int64_t optionMin = 0, optionMax = 0;  // the hidden option's range (not for flags)
+  int64_t optionMin = 0, optionMax = 0;  // an integer option's range (hidden or not)
+  // The user's option: `daemon start --OPTION` and the key OPTION of keelan.toml.
+  const char* option = nullptr;
+  const char* help = nullptr;
+  OptionKind kind = OptionKind::plain;
+  Change change = Change::cold;
+  // A string's allowed values, checked wherever a value arrives; empty: any.
+  std::vector<std::string> choices = {};
 };
 
 const std::vector<ConfigField>& configFields();
+// The row whose `option` is `option`; nullptr for none.
+const ConfigField* findOption(const std::string& option);
 
 // Calls `visit` with the member of `config` that `member` names.
 template <typename Config, typename Visitor>
@@ -133,7 +165,14 @@ inline std::string decodeReexecConfig(const std::string& text, DaemonConfig& con
 }
 
 // The configuration fields of the daemon's `status` reply: socket,
-// intervalSeconds, logFile, pidFile and baseDirectory.
+// intervalSeconds, logFile, pidFile and baseDirectory, and "config":
+// {"file": PATH|null, "options": optionsJson(config)}.
 nlohmann::json configStatusFields(const DaemonConfig& config);
+
+// Every option's value and where it came from, in table order:
+// {"interval": {"value": 30, "source": "default"}, ...}.
+nlohmann::json optionsJson(const DaemonConfig& config);
+// The value of `field`'s member as JSON.
+nlohmann::json fieldValue(const DaemonConfig& config, const ConfigField& field);
 
 }  // namespace keelan

@@ -26,7 +26,8 @@ class DaemonControl {
   virtual int64_t uptimeSeconds() const = 0;
   virtual std::string renderMetrics() const = 0;
   // Replies, then re-executes in place once the reply is out.
-  virtual void restart(const ClientInfo& client, const PendingReply& to, std::optional<int> intervalSeconds) = 0;
+  // The request's live options are applied first (a bad one is refused).
+  virtual void restart(const ClientInfo& client, const PendingReply& to, const requests::Restart& request) = 0;
 };
 
 class Operations : public RequestHandler {

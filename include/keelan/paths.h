@@ -23,6 +23,10 @@ struct Paths {
 // defaults file (the packaged /etc/default/keelan); else the working directory.
 std::string resolveBaseDirectory(const char* envValue, const std::string& defaultsFile, const std::string& cwd);
 std::string currentBaseDirectory();
+// The defaults file: KEELAN_DEFAULTS_FILE, else /etc/default/keelan.
+std::string defaultsFilePath();
+// The last NAME=VALUE of a defaults file (quotes removed); empty for none.
+std::string valueFromDefaultsFile(const std::string& defaultsFile, const std::string& name);
 Paths defaultPaths(const std::string& base);
 // Makes `path` absolute against `cwd` and removes "." and "//" parts.
 std::string absolutePath(const std::string& path, const std::string& cwd);

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -103,6 +104,11 @@ struct Events {
 struct Restart {
   static constexpr std::string_view kOp = "restart";
   std::optional<int> intervalSeconds;  // 1..86400; absent: keep the daemon's
+  // New values of live options (option → value), checked by the daemon
+  // (config_options.h); null: none. The new sources and keelan.toml path.
+  nlohmann::json options;
+  std::optional<std::map<std::string, std::string>> sources;
+  std::optional<std::string> configFile;
   bool operator==(const Restart&) const = default;
 };
 struct Metrics {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -19,13 +20,13 @@ auto members(Config& c) {
   auto& [paths, intervalSeconds, socketGroup, defaultOnExit, metricsAddress, maxLogSize, maxLogFiles, webhookUrl,
          webhookIncludeEnv, webhookOn, foreground, readyFd, selfExe, inheritedListenFd, inheritedPidFileFd, inheritedDataLockFd,
          restarts, newStore, fromBackup, salvage, writeHighWater, stallTimeoutMs, httpHeaderTimeoutMs, maxReplyBytes,
-         backoffFirstMs, noPidfd, noSubreaper] = c;
+         backoffFirstMs, noPidfd, noSubreaper, configFile, optionSources] = c;
   auto& [base, logFile, pidFile, socket, dataDir, shipLogDir, shipsDir] = paths;
   return std::tie(base, logFile, pidFile, socket, dataDir, shipLogDir, shipsDir, intervalSeconds, socketGroup,
                   defaultOnExit, metricsAddress, maxLogSize, maxLogFiles, webhookUrl, webhookIncludeEnv, webhookOn, foreground,
                   readyFd, selfExe, inheritedListenFd, inheritedPidFileFd, inheritedDataLockFd, restarts, newStore,
                   fromBackup, salvage, writeHighWater, stallTimeoutMs, httpHeaderTimeoutMs, maxReplyBytes,
-                  backoffFirstMs, noPidfd, noSubreaper);
+                  backoffFirstMs, noPidfd, noSubreaper, configFile, optionSources);
 }
 constexpr size_t kMemberCount = std::tuple_size_v<decltype(members(std::declval<DaemonConfig&>()))>;
 
@@ -36,6 +37,8 @@ void makeDistinct(T& member, int i) {
     member = !member;
   else if constexpr (std::is_same_v<T, std::string>)
     member = "/value/" + std::to_string(i);
+  else if constexpr (std::is_same_v<T, std::map<std::string, std::string>>)
+    member = {{"value", std::to_string(i)}};
   else
     member = static_cast<T>(1000 + i);
 }
@@ -143,6 +146,10 @@ TEST(ConfigTest, RejectsBadInputWithAnErrorAndKeepsTheConfig) {
 TEST(ConfigTest, StatusFieldsAreTheDaemonsStatusKeys) {
   DaemonConfig config = distinctConfig();
   json status = configStatusFields(config);
+  ASSERT_TRUE(status.contains("config"));
+  EXPECT_EQ(status["config"]["file"], config.configFile);
+  EXPECT_EQ(status["config"]["options"], optionsJson(config));
+  status.erase("config");
   EXPECT_EQ(status, (json{{"socket", config.paths.socket},
                           {"intervalSeconds", config.intervalSeconds},
                           {"logFile", config.paths.logFile},
