@@ -41,6 +41,8 @@ struct DaemonOptions {
   bool newStore = false;
   std::string fromBackup;
   bool salvage = false;
+  std::string durability;    // empty: not given (strict)
+  int64_t flushIntervalMs = 0;  // 0: not given (100)
   DaemonConfig tuning;  // the hidden --x-… options
 };
 
@@ -81,6 +83,8 @@ DaemonConfig daemonConfig(const DaemonOptions& options) {
   config.maxLogFiles = options.maxLogFiles;
   config.webhookUrl = options.webhook;
   config.webhookIncludeEnv = options.webhookIncludeEnv;
+  if (!options.durability.empty()) config.durability = options.durability;
+  if (options.flushIntervalMs > 0) config.flushIntervalMs = options.flushIntervalMs;
   checkWebhook(options.webhook);
   copyTuning(options.tuning, config);
   config.foreground = options.foreground;
@@ -260,12 +264,15 @@ void awaitNewImage(DaemonClient& client, pid_t pid, int64_t generation, const Da
 
 int daemonRestart(const DaemonOptions& options) {
   bool pathsGiven = !options.logFile.empty() || !options.pidFile.empty() || !options.socket.empty();
+  // The store is opened in its mode at start-up: a new one needs a new start.
+  bool durabilityGiven = !options.durability.empty() || options.flushIntervalMs > 0;
   DaemonConfig config = daemonConfig(options);
   DaemonClient client;
   bool running = connectWithin(client, config.paths.socket).empty();
-  if (options.cold || pathsGiven || !running) {
+  if (options.cold || pathsGiven || durabilityGiven || !running) {
     if (running && !options.cold)
-      std::cerr << "keelan: new paths need a cold restart (stop, then start); ships will be adopted\n";
+      std::cerr << "keelan: new " << (pathsGiven ? "paths need" : "durability options need")
+                << " a cold restart (stop, then start); ships will be adopted\n";
     daemonStop(options);
     return daemonStart(options);
   }
@@ -298,6 +305,26 @@ void addHiddenOptions(CLI::App* command, DaemonConfig& tuning) {
   }
 }
 
+// Their allowed values are the configuration table's.
+void addDurabilityOptions(CLI::App* command, DaemonOptions& options) {
+  const ConfigField* mode = findConfigField("durability");
+  command->add_option("--durability", options.durability,
+                      "strict: a record is on the device before anyone is told (default); group: told at once, "
+                      "flushed every --flush-interval ms (see README, Durability)")
+      ->check(CLI::Validator(
+          [mode](std::string& value) -> std::string {
+            for (const auto& choice : mode->choices)
+              if (value == choice) return "";
+            return "'" + value + "' is not a durability mode; use strict or group";
+          },
+          "strict|group"));
+  const ConfigField* interval = findConfigField("flushIntervalMs");
+  command->add_option("--flush-interval", options.flushIntervalMs,
+                      "with --durability group: flush to the device at most every MS ms (default 100)")
+      ->type_name("MS")
+      ->check(CLI::Range(interval->optionMin, interval->optionMax));
+}
+
 void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option_function<int>("--interval", [&options](const int& value) {
         options.interval = value;
@@ -317,6 +344,7 @@ void addDaemonStartOptions(CLI::App* command, DaemonOptions& options) {
   command->add_option("--webhook", options.webhook, "POST each ship failure's record (JSON) to this URL");
   command->add_flag("--webhook-include-env", options.webhookIncludeEnv,
                     "send the ships' env values in webhook bodies (default: keys only, values null)");
+  addDurabilityOptions(command, options);
   addHiddenOptions(command, options.tuning);
 }
 

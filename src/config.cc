@@ -1,5 +1,6 @@
 #include "keelan/config.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace keelan {
@@ -41,6 +42,8 @@ std::vector<ConfigField> makeFields() {
       {"maxLogFiles", &C::maxLogFiles, kAlways, kLater},
       {"webhookUrl", &C::webhookUrl, kAlways, kLater},
       {"webhookIncludeEnv", &C::webhookIncludeEnv, kAlways, kLater},
+      {"durability", &C::durability, kAlways, kLater, nullptr, "durability", nullptr, 0, 0, {"strict", "group"}},
+      {"flushIntervalMs", &C::flushIntervalMs, kAlways, kLater, nullptr, "flushIntervalMs", nullptr, 1, 60000},
       {"writeHighWater", &C::writeHighWater, kAlways, kLater, nullptr, nullptr, "--x-write-high-water", 1, int64_t{1} << 40},
       {"stallTimeoutMs", &C::stallTimeoutMs, kAlways, kLater, nullptr, nullptr, "--x-stall-timeout-ms", 1, 86400000},
       {"httpHeaderTimeoutMs", &C::httpHeaderTimeoutMs, kAlways, kLater, nullptr, nullptr, "--x-http-header-timeout-ms", 1,
@@ -88,6 +91,26 @@ std::string encode(const DaemonConfig& config, bool firstStart) {
   return out.dump();
 }
 
+// The field's own limits, beyond its type's.
+template <typename T>
+std::string checkLimits(const ConfigField& field, const T& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (field.choices.empty() || std::find(field.choices.begin(), field.choices.end(), value) != field.choices.end())
+      return "";
+    std::string allowed;
+    for (const auto& choice : field.choices) allowed += (allowed.empty() ? "" : ", ") + choice;
+    return "is '" + value + "', not one of " + allowed;
+  } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (field.optionMin >= field.optionMax) return "";
+    auto number = static_cast<int64_t>(value);
+    if (number >= field.optionMin && number <= field.optionMax) return "";
+    return "is " + std::to_string(number) + ", not in " + std::to_string(field.optionMin) + ".." +
+           std::to_string(field.optionMax);
+  } else {
+    return "";
+  }
+}
+
 std::string decodeField(const ConfigField& field, const json& in, DaemonConfig& config) {
   auto found = in.find(field.key);
   const json* value = found != in.end() ? &*found : nullptr;
@@ -96,7 +119,10 @@ std::string decodeField(const ConfigField& field, const json& in, DaemonConfig& 
     if (field.ifMissing.is_null()) return "";
     value = &field.ifMissing;
   }
-  std::string error = withConfigMember(config, field.member, [&](auto& member) { return readValue(*value, member); });
+  std::string error = withConfigMember(config, field.member, [&](auto& member) {
+    std::string e = readValue(*value, member);
+    return e.empty() ? checkLimits(field, member) : e;
+  });
   return error.empty() ? "" : std::string("the field '") + field.key + "' " + error;
 }
 
@@ -105,6 +131,12 @@ std::string decodeField(const ConfigField& field, const json& in, DaemonConfig& 
 const std::vector<ConfigField>& configFields() {
   static const std::vector<ConfigField> fields = makeFields();
   return fields;
+}
+
+const ConfigField* findConfigField(const std::string& key) {
+  for (const ConfigField& field : configFields())
+    if (key == field.key) return &field;
+  return nullptr;
 }
 
 std::string encodeStartConfig(const DaemonConfig& config) { return encode(config, true); }

@@ -36,6 +36,12 @@ struct DaemonConfig {
   std::string webhookUrl;
   // Webhook bodies carry `env` values only when set (else keys, values null).
   bool webhookIncludeEnv = false;
+  // How a commit reaches the device (README, "Durability"). "strict": each
+  // commit is synchronous, nothing is told before it is on the device.
+  // "group": commits are not synced, told at once, and the store is flushed
+  // at most every flushIntervalMs, off the request path (store_flusher.h).
+  std::string durability = "strict";
+  int64_t flushIntervalMs = 100;
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;
@@ -87,10 +93,17 @@ struct ConfigField {
   nlohmann::json ifMissing = nullptr;
   const char* statusKey = nullptr;  // its key in the daemon's `status` reply
   const char* hiddenOption = nullptr;  // `daemon start --x-…`, for tests
-  int64_t optionMin = 0, optionMax = 0;  // the hidden option's range (not for flags)
+  // An integer's range, checked when decoding and by its option; 0, 0: its
+  // type's range.
+  int64_t optionMin = 0, optionMax = 0;
+  // A string's allowed values, checked when decoding and by its option;
+  // empty: any.
+  std::vector<std::string> choices = {};
 };
 
 const std::vector<ConfigField>& configFields();
+// The field with this key; nullptr if none.
+const ConfigField* findConfigField(const std::string& key);
 
 // Calls `visit` with the member of `config` that `member` names.
 template <typename Config, typename Visitor>
