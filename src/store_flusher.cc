@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "keelan/handled_signals.h"
 #include "keelan/time_util.h"
 
 namespace keelan {
@@ -73,11 +74,17 @@ void StoreFlusher::begin() {
   if (fd < 0) return;
   schedule_.start(monotonicMs());
   started_ = std::chrono::steady_clock::now();
+  // The pool's threads may be created by this request and inherit our
+  // mask: blocked, so that our signals always go to the loop's thread
+  // (as for the webhook sender, failure_notifier.cc).
+  sigset_t previousMask;
+  blockHandledSignals(&previousMask);
   int rc = uv_fs_fdatasync(loop_, &request_, fd, [](uv_fs_t* req) {
     auto result = req->result;
     uv_fs_req_cleanup(req);
     static_cast<StoreFlusher*>(req->data)->finish(result);
   });
+  restoreSignalMask(previousMask);
   if (rc != 0) finish(rc);
 }
 
