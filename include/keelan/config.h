@@ -34,14 +34,14 @@ struct DaemonConfig {
   int maxLogFiles = 5;
   // POST each failure's record here (http or https); empty: none.
   std::string webhookUrl;
-  // Webhook bodies carry `env` values only when set (else keys, values null).
-  bool webhookIncludeEnv = false;
   // How a commit reaches the device (README, "Durability"). "strict": each
   // commit is synchronous, nothing is told before it is on the device.
   // "group": commits are not synced, told at once, and the store is flushed
   // at most every flushIntervalMs, off the request path (store_flusher.h).
   std::string durability = "strict";
   int64_t flushIntervalMs = 100;
+  // Webhook bodies carry `env` values only when set (else keys, values null).
+  bool webhookIncludeEnv = false;
   bool foreground = false;
   // Where to report "ready" or the reason start failed; -1 for none.
   int readyFd = -1;

@@ -17,13 +17,13 @@ using nlohmann::json;
 template <typename Config>
 auto members(Config& c) {
   auto& [paths, intervalSeconds, socketGroup, defaultOnExit, metricsAddress, maxLogSize, maxLogFiles, webhookUrl,
-         webhookIncludeEnv, durability, flushIntervalMs, foreground, readyFd, selfExe, inheritedListenFd,
+         durability, flushIntervalMs, webhookIncludeEnv, foreground, readyFd, selfExe, inheritedListenFd,
          inheritedPidFileFd, inheritedDataLockFd, restarts, newStore, fromBackup, salvage, writeHighWater,
          stallTimeoutMs, httpHeaderTimeoutMs, maxReplyBytes, backoffFirstMs, noPidfd, noSubreaper] = c;
   auto& [base, logFile, pidFile, socket, dataDir, shipLogDir, shipsDir] = paths;
   return std::tie(base, logFile, pidFile, socket, dataDir, shipLogDir, shipsDir, intervalSeconds, socketGroup,
-                  defaultOnExit, metricsAddress, maxLogSize, maxLogFiles, webhookUrl, webhookIncludeEnv, durability,
-                  flushIntervalMs, foreground, readyFd, selfExe, inheritedListenFd, inheritedPidFileFd,
+                  defaultOnExit, metricsAddress, maxLogSize, maxLogFiles, webhookUrl, durability, flushIntervalMs,
+                  webhookIncludeEnv, foreground, readyFd, selfExe, inheritedListenFd, inheritedPidFileFd,
                   inheritedDataLockFd, restarts, newStore, fromBackup, salvage, writeHighWater, stallTimeoutMs,
                   httpHeaderTimeoutMs, maxReplyBytes, backoffFirstMs, noPidfd, noSubreaper);
 }
