@@ -162,6 +162,8 @@ void printDaemonStatusJson(const DaemonStatusView& view) {
               {"uptimeSeconds", s["uptimeSeconds"]},
               {"socket", s["socket"]},
               {"intervalSeconds", s["intervalSeconds"]},
+              {"durability", s.value("durability", json())},
+              {"flushIntervalMs", s.value("flushIntervalMs", json())},
               {"logFile", view.logFile},
               {"logSizeBytes", view.logSize},
               {"pidFile", s["pidFile"]},
@@ -178,6 +180,17 @@ void printDaemonStatusJson(const DaemonStatusView& view) {
 }
 
 namespace {
+
+// An older daemon sends no durability: it is strict.
+void printDurabilityLine(const json& s) {
+  std::string mode = s.value("durability", "strict");
+  std::cout << "  durability: " << mode;
+  if (mode == "group")
+    std::cout << " (told at once, flushed to the device every " << s.value("flushIntervalMs", 0) << " ms)";
+  else
+    std::cout << " (each record on the device before it is told)";
+  std::cout << "\n";
+}
 
 void printStoreLine(const json& store) {
   if (store.value("available", true))
@@ -198,7 +211,9 @@ void printDaemonStatus(const DaemonStatusView& view) {
             << "  uptime:    " << humanDuration(s["uptimeSeconds"].get<int64_t>()) << "\n"
             << "  base:      " << str(s["baseDirectory"]) << "\n"
             << "  socket:    " << str(s["socket"]) << "\n"
-            << "  interval:  " << s["intervalSeconds"].get<int>() << "s\n"
+            << "  interval:  " << s["intervalSeconds"].get<int>() << "s\n";
+  if (s.contains("durability")) printDurabilityLine(s);
+  std::cout
             << "  log file:  " << view.logFile << " (" << humanSize(view.logSize) << ")\n"
             << "  pid file:  " << str(s["pidFile"]) << "\n"
             << "  config:    " << (s.contains("config") ? str(s["config"]["file"]) : "-") << "\n"

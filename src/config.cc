@@ -1,5 +1,6 @@
 #include "keelan/config.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace keelan {
@@ -64,6 +65,14 @@ std::vector<ConfigField> makeFields() {
        .help = "what the webhook hears of: failure (default; not stops asked for by an operator), exit (every exit), "
                "all (every state change)",
        .change = kLive, .choices = {"failure", "exit", "all"}},
+      {.key = "durability", .member = &C::durability, .carried = kAlways, .optional = kLater, .statusKey = "durability",
+       .option = "durability",
+       .help = "strict: a record is on the device before anyone is told (default); group: told at once, flushed "
+               "every flush-interval ms (see README, Durability)",
+       .choices = {"strict", "group"}},
+      {.key = "flushIntervalMs", .member = &C::flushIntervalMs, .carried = kAlways, .optional = kLater,
+       .statusKey = "flushIntervalMs", .optionMin = 1, .optionMax = 60000, .option = "flush-interval",
+       .help = "with durability group: flush to the device at most every MS ms (default 100)"},
       {"configFile", &C::configFile, kAlways, kLater},
       {"optionSources", &C::optionSources, kAlways, kLater},
       {"writeHighWater", &C::writeHighWater, kAlways, kLater, nullptr, nullptr, "--x-write-high-water", 1, int64_t{1} << 40},
@@ -118,6 +127,26 @@ std::string encode(const DaemonConfig& config, bool firstStart) {
   return out.dump();
 }
 
+// The field's own limits, beyond its type's.
+template <typename T>
+std::string checkLimits(const ConfigField& field, const T& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (field.choices.empty() || std::find(field.choices.begin(), field.choices.end(), value) != field.choices.end())
+      return "";
+    std::string allowed;
+    for (const auto& choice : field.choices) allowed += (allowed.empty() ? "" : ", ") + choice;
+    return "is '" + value + "', not one of " + allowed;
+  } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (field.optionMin >= field.optionMax) return "";
+    auto number = static_cast<int64_t>(value);
+    if (number >= field.optionMin && number <= field.optionMax) return "";
+    return "is " + std::to_string(number) + ", not in " + std::to_string(field.optionMin) + ".." +
+           std::to_string(field.optionMax);
+  } else {
+    return "";
+  }
+}
+
 std::string decodeField(const ConfigField& field, const json& in, DaemonConfig& config) {
   auto found = in.find(field.key);
   const json* value = found != in.end() ? &*found : nullptr;
@@ -126,7 +155,10 @@ std::string decodeField(const ConfigField& field, const json& in, DaemonConfig& 
     if (field.ifMissing.is_null()) return "";
     value = &field.ifMissing;
   }
-  std::string error = withConfigMember(config, field.member, [&](auto& member) { return readValue(*value, member); });
+  std::string error = withConfigMember(config, field.member, [&](auto& member) {
+    std::string e = readValue(*value, member);
+    return e.empty() ? checkLimits(field, member) : e;
+  });
   return error.empty() ? "" : std::string("the field '") + field.key + "' " + error;
 }
 
@@ -135,6 +167,12 @@ std::string decodeField(const ConfigField& field, const json& in, DaemonConfig& 
 const std::vector<ConfigField>& configFields() {
   static const std::vector<ConfigField> fields = makeFields();
   return fields;
+}
+
+const ConfigField* findConfigField(const std::string& key) {
+  for (const ConfigField& field : configFields())
+    if (key == field.key) return &field;
+  return nullptr;
 }
 
 std::string encodeStartConfig(const DaemonConfig& config) { return encode(config, true); }

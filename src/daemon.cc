@@ -26,6 +26,7 @@
 #include "keelan/protocol.h"
 #include "keelan/startup_files.h"
 #include "keelan/store_file.h"
+#include "keelan/store_flusher.h"
 #include "keelan/time_util.h"
 #include "keelan/version.h"
 
@@ -47,7 +48,8 @@ struct Modules {
         server(loop, log, config),
         watcher(log),
         supervisor(loop, log, config, {store, spawner, reaper, watcher, hooks, notifier, server, pidfds}),
-        operations(supervisor, control, config, log) {
+        operations(supervisor, control, config, log),
+        flusher(loop, store, log, config) {
     reaper.setListener(supervisor);
     watcher.setListener(supervisor);
     server.setHandler(operations);
@@ -61,6 +63,7 @@ struct Modules {
   Watcher watcher;
   Supervisor supervisor;
   Operations operations;
+  StoreFlusher flusher;
 };
 
 class Daemon : public DaemonControl {
@@ -92,6 +95,10 @@ class Daemon : public DaemonControl {
   void closeLoop();
   void onSafetyNetTick();
   void execInPlace();
+  // Group durability: every commit onto the device before the store closes.
+  void syncStore() {
+    if (auto e = store_.sync(); !e.empty()) log_.error(e);
+  }
   void beginShutdown(const char* why);
   int finish();
 
@@ -234,6 +241,7 @@ std::string Daemon::startLoop() {
     if (!error.empty()) self->log_.error(error);
     else self->log_.info("log file reopened (SIGHUP)");
   });
+  m_->flusher.start();  // before recovery's commits
   if (auto warning = m_->reaper.start(&loop_); !warning.empty()) log_.warn(warning);
   // Blocked across an in-place re-exec (execInPlace): now that the handlers
   // exist, what arrived meanwhile is delivered to them.
@@ -342,6 +350,7 @@ int Daemon::finish() {
   if (m_->supervisor.gate().uncommitted())
     log_.error("stopping with changes the store could not commit; ships still running are adopted at the next start");
   closeLoop();
+  syncStore();
   store_.close();
   pidFile_.release();
   log_.info("daemon stopped");
@@ -418,6 +427,7 @@ void Daemon::execInPlace() {
   if (m_->supervisor.gate().uncommitted()) log_.error("restarting with uncommitted records; they are recovered from /proc");
   if (m_->notifier.inFlight() > 0)
     log_.warn("re-executing drops " + std::to_string(m_->notifier.inFlight()) + " webhook deliveries in flight");
+  syncStore();
   store_.close();
   int listenFd = m_->server.listenFd();
   fcntl(listenFd, F_SETFD, 0);
@@ -469,6 +479,7 @@ void Daemon::beginShutdown(const char* why) {
   m_->watcher.stop();
   for (auto* timer : {&safetyNet_, &rotation_, &restartTimer_}) timer->reset();
   turn_.stop();
+  m_->flusher.stop();
   m_->server.closeAll();
   m_->notifier.graceThen([this] { uv_stop(&loop_); });
   // Clients that will not take their last bytes do not hold us past a second.

@@ -37,6 +37,12 @@ struct DaemonConfig {
   int maxLogFiles = 5;
   // POST each failure's record here (http or https); empty: none.
   std::string webhookUrl;
+  // How a commit reaches the device (README, "Durability"). "strict": each
+  // commit is synchronous, nothing is told before it is on the device.
+  // "group": commits are not synced, told at once, and the store is flushed
+  // at most every flushIntervalMs, off the request path (store_flusher.h).
+  std::string durability = "strict";
+  int64_t flushIntervalMs = 100;
   // Webhook bodies carry `env` values only when set (else keys, values null).
   bool webhookIncludeEnv = false;
   // What is posted: failure, exit or all (ship_machine.h's WebhookOn).
@@ -75,9 +81,6 @@ struct DaemonConfig {
   std::string configFile;
   std::map<std::string, std::string> optionSources;
 };
-
-// `--webhook-on`: failures (not stops asked for by an operator), every
-// exit, or every committed change.
 
 static_assert(std::is_same_v<size_t, uint64_t>, "the field table holds sizes as uint64_t");
 
@@ -129,6 +132,8 @@ struct ConfigField {
 const std::vector<ConfigField>& configFields();
 // The row whose `option` is `option`; nullptr for none.
 const ConfigField* findOption(const std::string& option);
+// The field with this key; nullptr if none.
+const ConfigField* findConfigField(const std::string& key);
 
 // Calls `visit` with the member of `config` that `member` names.
 template <typename Config, typename Visitor>

@@ -10,6 +10,8 @@
 #include <lmdb.h>
 #include <sys/stat.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,9 +86,24 @@ class Store : public RecordStore {
   // Writes records as they are into "ships", "runs" or "quarantine" (salvage).
   std::string putRaw(const std::string& table, const std::vector<std::pair<std::string, std::string>>& records);
   std::string loadRuns(const std::string& name, std::vector<RunRecord>& out) override;
-  // One write transaction for the whole batch, synchronous. A full map is
-  // grown and the batch retried.
+  // One write transaction for the whole batch, synchronous unless group
+  // commit is on. A full map is grown and the batch retried.
   std::string commit(const StoreBatch& batch) override;
+
+  // Group commit (the daemon's --durability group): commits skip their
+  // synchronous flush (LMDB's MDB_NOSYNC) and `unsynced` runs after each;
+  // the caller flushes them with sync() or fdatasync(dataFd()) and says so
+  // with synced(). Kept across close() and open(). close() syncs first.
+  void setGroupCommit(bool on, std::function<void()> unsynced = {});
+  bool groupCommit() const { return groupCommit_; }
+  // Commits so far, and how many of them are known to be on the device.
+  uint64_t commits() const { return commits_; }
+  uint64_t syncedCommits() const { return synced_; }
+  void synced(uint64_t commits);
+  // Flushes every commit to the device now (mdb_env_sync); "" when done.
+  std::string sync();
+  // The data file's descriptor (LMDB's, not ours to close); -1 if closed.
+  int dataFd() const;
   // Frees reader slots left by killed readers.
   void checkReaders();
   size_t mapSize() const;
@@ -97,8 +114,12 @@ class Store : public RecordStore {
   std::string openEnvironment(const std::string& directory, size_t initialMapSize, const struct stat* checked);
   std::string openTables(const std::string& directory);
   std::string commitOnce(const StoreBatch& batch, int& rc);
+  void countCommit();
   std::string quarantine(const std::vector<std::pair<std::string, std::string>>& bad);
   MDB_env* env_ = nullptr;
+  bool groupCommit_ = false;
+  std::function<void()> unsynced_;
+  uint64_t commits_ = 0, synced_ = 0;
   MDB_dbi meta_ = 0, ships_ = 0, runs_ = 0, quarantine_ = 0;
 };
 

@@ -5,6 +5,7 @@
 // exact, no zombie is left and there were never two daemons.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,12 +117,36 @@ class CrashStorm : public KeelanTest {
     }
     return count;
   }
+  // A deploy on the socket, as the CLI sends it, but one that waits for the
+  // storm to start a daemon instead of starting one itself. True when
+  // acknowledged.
+  bool deployOnSocket(const std::string& name, const std::string& root, const std::string& script) {
+    int fd = -1;
+    int64_t deadline = monotonicMs() + 20000;
+    while ((fd = connectDaemon()) < 0 && monotonicMs() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a down window: poll for the next daemon
+    if (fd < 0) return false;
+    LineReader reader(fd);
+    nlohmann::json ship = {{"root", root}, {"cwd", "/"}, {"command", {"/bin/sh", "-c", script}}};
+    std::string request = nlohmann::json{{"op", "deploy"}, {"id", 1}, {"name", name}, {"ship", ship}}.dump() + "\n";
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return false;
+    std::string line;
+    if (!reader.readLine(line, 20000)) return false;
+    auto reply = nlohmann::json::parse(line, nullptr, false);
+    return reply.is_object() && reply.value("ok", false);
+  }
+  // The storm, with `daemon start` given `startOptions` (the durability
+  // mode). `onSocket`: deploys that find no daemon fail instead of
+  // auto-starting one with the defaults, so every daemon has the options.
+  void storm(const std::vector<std::string>& startOptions, bool onSocket);
 };
 
-TEST_F(CrashStorm, SigkilledDaemonLosesNothing) {
+void CrashStorm::storm(const std::vector<std::string>& startOptions, bool onSocket) {
   std::string root = makeRoot();
   Reaper reaper;
-  ASSERT_EQ(run(reaper, {"daemon", "start"}), 0);
+  std::vector<std::string> start = {"daemon", "start"};
+  start.insert(start.end(), startOptions.begin(), startOptions.end());
+  ASSERT_EQ(run(reaper, start), 0);
 
   constexpr int kClients = 3, kShipsPerClient = 80, kKills = 12;
   std::mutex ackMutex;
@@ -137,9 +162,10 @@ TEST_F(CrashStorm, SigkilledDaemonLosesNothing) {
         std::string delay = "0." + std::to_string(random() % 10) + std::to_string(random() % 10);
         if (random() % 4 == 0) delay = "1." + std::to_string(random() % 10);
         ++attempted;
-        int rc = run(reaper, {"deploy", name, "--root", root, "--", "/bin/sh", "-c",
-                              "sleep " + delay + "; exit " + std::to_string(code)});
-        if (rc == 0) {
+        std::string script = "sleep " + delay + "; exit " + std::to_string(code);
+        bool ok = onSocket ? deployOnSocket(name, root, script)
+                           : run(reaper, {"deploy", name, "--root", root, "--", "/bin/sh", "-c", script}) == 0;
+        if (ok) {
           std::lock_guard lock(ackMutex);
           acked[name] = code;
         }
@@ -158,7 +184,7 @@ TEST_F(CrashStorm, SigkilledDaemonLosesNothing) {
       ++kills;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(random() % 200));  // a down window
-    int rc = run(reaper, {"daemon", "start"});
+    int rc = run(reaper, start);
     EXPECT_TRUE(rc == 0 || rc == 1) << rc;  // 1: a deploy auto-started one first
     maxDaemons = std::max(maxDaemons, countDaemons());
   }
@@ -168,7 +194,7 @@ TEST_F(CrashStorm, SigkilledDaemonLosesNothing) {
 
   // Let every ship finish, with a daemon up, then read the records.
   if (run(reaper, {"daemon", "status"}) != 0) {
-    ASSERT_EQ(run(reaper, {"daemon", "start"}), 0);
+    ASSERT_EQ(run(reaper, start), 0);
   }
   std::string psPath = base_ + "/ps.json";
   ASSERT_TRUE(eventually([&] {
@@ -208,6 +234,23 @@ TEST_F(CrashStorm, SigkilledDaemonLosesNothing) {
   std::cout << "storm: " << attempted << " deploys attempted, " << acked.size() << " acknowledged, " << byName.size()
             << " recorded; " << kills << " SIGKILLs; exact codes " << exact << ", unknown " << unknown
             << ", wrong " << wrong << "\n";
+}
+
+TEST_F(CrashStorm, SigkilledDaemonLosesNothing) { storm({}, false); }
+
+// Group durability: commits are told before they are flushed; a SIGKILL
+// must still lose nothing, since the page cache outlives the process.
+TEST_F(CrashStorm, SigkilledGroupDurabilityDaemonLosesNothing) {
+  storm({"--durability", "group", "--flush-interval", "100"}, true);
+  std::string log = readFile(base_ + "/logs/monitor-daemon.log");
+  size_t group = 0, started = 0;
+  for (size_t at = log.find("durability group:"); at != std::string::npos; at = log.find("durability group:", at + 1))
+    ++group;
+  for (size_t at = log.find("daemon starting"); at != std::string::npos; at = log.find("daemon starting", at + 1))
+    ++started;
+  std::cout << "storm: " << group << " of " << started << " daemons in group durability\n";
+  EXPECT_EQ(group, started) << "every daemon of the storm ran in group durability";
+  EXPECT_GE(started, 10u);
 }
 
 }  // namespace

@@ -18,15 +18,16 @@ using nlohmann::json;
 template <typename Config>
 auto members(Config& c) {
   auto& [paths, intervalSeconds, socketGroup, defaultOnExit, metricsAddress, maxLogSize, maxLogFiles, webhookUrl,
-         webhookIncludeEnv, webhookOn, foreground, readyFd, selfExe, inheritedListenFd, inheritedPidFileFd, inheritedDataLockFd,
-         restarts, newStore, fromBackup, salvage, writeHighWater, stallTimeoutMs, httpHeaderTimeoutMs, maxReplyBytes,
-         backoffFirstMs, noPidfd, noSubreaper, configFile, optionSources] = c;
+         durability, flushIntervalMs, webhookIncludeEnv, webhookOn, foreground, readyFd, selfExe, inheritedListenFd,
+         inheritedPidFileFd, inheritedDataLockFd, restarts, newStore, fromBackup, salvage, writeHighWater,
+         stallTimeoutMs, httpHeaderTimeoutMs, maxReplyBytes, backoffFirstMs, noPidfd, noSubreaper, configFile,
+         optionSources] = c;
   auto& [base, logFile, pidFile, socket, dataDir, shipLogDir, shipsDir] = paths;
   return std::tie(base, logFile, pidFile, socket, dataDir, shipLogDir, shipsDir, intervalSeconds, socketGroup,
-                  defaultOnExit, metricsAddress, maxLogSize, maxLogFiles, webhookUrl, webhookIncludeEnv, webhookOn, foreground,
-                  readyFd, selfExe, inheritedListenFd, inheritedPidFileFd, inheritedDataLockFd, restarts, newStore,
-                  fromBackup, salvage, writeHighWater, stallTimeoutMs, httpHeaderTimeoutMs, maxReplyBytes,
-                  backoffFirstMs, noPidfd, noSubreaper, configFile, optionSources);
+                  defaultOnExit, metricsAddress, maxLogSize, maxLogFiles, webhookUrl, durability, flushIntervalMs,
+                  webhookIncludeEnv, webhookOn, foreground, readyFd, selfExe, inheritedListenFd, inheritedPidFileFd,
+                  inheritedDataLockFd, restarts, newStore, fromBackup, salvage, writeHighWater, stallTimeoutMs,
+                  httpHeaderTimeoutMs, maxReplyBytes, backoffFirstMs, noPidfd, noSubreaper, configFile, optionSources);
 }
 constexpr size_t kMemberCount = std::tuple_size_v<decltype(members(std::declval<DaemonConfig&>()))>;
 
@@ -47,6 +48,7 @@ DaemonConfig distinctConfig() {
   DaemonConfig config;
   int i = 0;
   std::apply([&](auto&... member) { (makeDistinct(member, i++), ...); }, members(config));
+  config.durability = "group";  // one of its choices, and not the default
   return config;
 }
 
@@ -134,6 +136,11 @@ TEST(ConfigTest, RejectsBadInputWithAnErrorAndKeepsTheConfig) {
   cases.push_back({with("maxLogSize", -1), "'maxLogSize' is not a non-negative integer"});
   cases.push_back({with("stallTimeoutMs", uint64_t{1} << 63), "'stallTimeoutMs' is out of range"});
   cases.push_back({with("socketGroup", json::array()), "'socketGroup' is not a string"});
+  cases.push_back({with("durability", "fast"), "'durability' is 'fast', not one of strict, group"});
+  cases.push_back({with("durability", ""), "'durability' is '', not one of strict, group"});
+  cases.push_back({with("flushIntervalMs", 0), "'flushIntervalMs' is 0, not in 1..60000"});
+  cases.push_back({with("flushIntervalMs", -5), "'flushIntervalMs' is -5, not in 1..60000"});
+  cases.push_back({with("flushIntervalMs", 3600000), "'flushIntervalMs' is 3600000, not in 1..60000"});
   for (const auto& [text, expected] : cases) {
     DaemonConfig config;
     config.intervalSeconds = 99;
@@ -154,7 +161,19 @@ TEST(ConfigTest, StatusFieldsAreTheDaemonsStatusKeys) {
                           {"intervalSeconds", config.intervalSeconds},
                           {"logFile", config.paths.logFile},
                           {"pidFile", config.paths.pidFile},
-                          {"baseDirectory", config.paths.base}}));
+                          {"baseDirectory", config.paths.base},
+                          {"durability", "group"},
+                          {"flushIntervalMs", config.flushIntervalMs}}));
+}
+
+TEST(ConfigTest, DurabilityDefaultsToStrictAndOldEncodingsKeepIt) {
+  DaemonConfig decoded;
+  ASSERT_EQ(decodeConfig(kFirstFormat, decoded), "");
+  EXPECT_EQ(decoded.durability, "strict");
+  EXPECT_EQ(decoded.flushIntervalMs, 100);
+  ASSERT_NE(findConfigField("durability"), nullptr);
+  EXPECT_EQ(findConfigField("durability")->choices, (std::vector<std::string>{"strict", "group"}));
+  EXPECT_EQ(findConfigField("no such key"), nullptr);
 }
 
 TEST(ConfigTest, HiddenOptionsHaveRanges) {

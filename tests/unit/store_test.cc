@@ -127,5 +127,43 @@ TEST_F(StoreTest, AForeignDataFileIsAClearErrorAtOpen) {
   EXPECT_FALSE(store.isOpen());
 }
 
+TEST_F(StoreTest, GroupCommitCountsUnsyncedCommitsUntilSynced) {
+  Store store;
+  ASSERT_EQ(store.open(dir_), "");
+  int told = 0;
+  store.setGroupCommit(true, [&] { ++told; });
+  StoreBatch batch;
+  batch.put(record("web"));
+  ASSERT_EQ(store.commit(batch), "");
+  ASSERT_EQ(store.commit(batch), "");
+  EXPECT_EQ(told, 2);
+  EXPECT_EQ(store.commits() - store.syncedCommits(), 2u);
+  EXPECT_GE(store.dataFd(), 0);
+  ASSERT_EQ(store.sync(), "");
+  EXPECT_EQ(store.syncedCommits(), store.commits());
+  store.setGroupCommit(false);
+  ASSERT_EQ(store.commit(batch), "");
+  EXPECT_EQ(told, 2);  // a synchronous commit is on the device when it returns
+  EXPECT_EQ(store.syncedCommits(), store.commits());
+}
+
+TEST_F(StoreTest, GroupCommitsSurviveReopening) {
+  {
+    Store store;
+    store.setGroupCommit(true);
+    ASSERT_EQ(store.open(dir_), "");
+    StoreBatch batch;
+    batch.put(record("web"));
+    ASSERT_EQ(store.commit(batch), "");
+    EXPECT_NE(store.syncedCommits(), store.commits());
+  }  // closing syncs
+  Store store;
+  ASSERT_EQ(store.open(dir_), "");
+  std::vector<ShipRecord> ships;
+  ASSERT_EQ(store.loadShips(ships), "");
+  ASSERT_EQ(ships.size(), 1u);
+  EXPECT_EQ(ships[0].spec.name, "web");
+}
+
 }  // namespace
 }  // namespace keelan
