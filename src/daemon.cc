@@ -228,6 +228,7 @@ std::string Daemon::startLoop() {
   signal(sigint_, SIGINT, [](uv_signal_t* h, int) { static_cast<Daemon*>(h->data)->beginShutdown("SIGINT"); });
   signal(sighup_, SIGHUP, [](uv_signal_t* h, int) {
     auto* self = static_cast<Daemon*>(h->data);
+    self->m_->spawner.forgetLogFiles();
     auto error = self->log_.reopen();
     if (!error.empty()) self->log_.error(error);
     else self->log_.info("log file reopened (SIGHUP)");
@@ -239,8 +240,13 @@ std::string Daemon::startLoop() {
   // Once per loop pass, after the callbacks: the pass's changes in one commit.
   uv_check_init(&loop_, flusher_.make());
   flusher_->data = this;
-  uv_check_start(flusher_.get(), [](uv_check_t* h) { static_cast<Daemon*>(h->data)->m_->supervisor.flush(); });
+  uv_check_start(flusher_.get(), [](uv_check_t* h) {
+    auto* self = static_cast<Daemon*>(h->data);
+    self->m_->supervisor.flush();
+    self->log_.flush();  // the pass's log lines in one write
+  });
   uv_unref(flusher_.base());
+  log_.setBatched(true);
   m_->watcher.start(&loop_, static_cast<uint64_t>(config_.intervalSeconds) * 1000, config_.noPidfd);
   m_->supervisor.recover(bootId_, self_);
   m_->supervisor.flush();
@@ -334,6 +340,7 @@ int Daemon::finish() {
     unlink(config_.paths.socket.c_str());
     pidFile_.release();
     log_.info("daemon stopped");
+    log_.flush();
     _exit(0);
   }
   m_->supervisor.flush();
@@ -343,6 +350,7 @@ int Daemon::finish() {
   store_.close();
   pidFile_.release();
   log_.info("daemon stopped");
+  log_.flush();
   return 0;
 }
 
@@ -422,6 +430,7 @@ void Daemon::execInPlace() {
   fcntl(dataLock_.get(), F_SETFD, 0);
   std::string encoded = encodeReexecConfig(next);
   log_.info("re-executing " + config_.selfExe);
+  log_.flush();
   setenv(kReexecConfigVariable, encoded.c_str(), 1);
   std::vector<char*> argv = {config_.selfExe.data(), const_cast<char*>(kDaemonReexecVerb), nullptr};
   // Still blocked: the new image unblocks them once its handlers exist (startLoop()).
@@ -473,6 +482,7 @@ void Daemon::beginShutdown(const char* why) {
     }, self->m_->notifier.graceHandle());
   }, 800, 0);
   uv_unref(shutdownDeadline_.base());
+  log_.flush();  // the loop's flusher is gone
 }
 
 }  // namespace
