@@ -241,9 +241,12 @@ std::string Daemon::startLoop() {
   uv_check_init(&loop_, flusher_.make());
   flusher_->data = this;
   uv_check_start(flusher_.get(), [](uv_check_t* h) {
+    // The pass's log lines in one write, before the replies they precede
+    // go out; the second catches what the commit itself logged.
     auto* self = static_cast<Daemon*>(h->data);
+    self->log_.flush();
     self->m_->supervisor.flush();
-    self->log_.flush();  // the pass's log lines in one write
+    self->log_.flush();
   });
   uv_unref(flusher_.base());
   log_.setBatched(true);
@@ -294,6 +297,7 @@ void Daemon::announceReady() {
   log_.info("daemon started pid=" + std::to_string(self_) + " interval=" + std::to_string(config_.intervalSeconds) +
             "s ships=" + std::to_string(m_->supervisor.ships().size()) +
             " adopted=" + std::to_string(m_->supervisor.adopted()));
+  log_.flush();  // start-up's lines are in the file before anyone is told we are up
   writeReady(config_.readyFd, "ok " + std::to_string(self_) + "\n");
   if (config_.readyFd >= 0) close(config_.readyFd);
   notifySystemd("READY=1\nMAINPID=" + std::to_string(self_) + "\n");

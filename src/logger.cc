@@ -84,7 +84,8 @@ void Logger::log(LogLevel level, const std::string& message) {
     stamp_ = isoTime(now);
   }
   appendLine(pending_, stamp_, level, message);
-  if (!batched_ || level == LogLevel::error || pending_.size() >= kFlushAtBytes) flush();
+  // Only the routine lines wait: a warning or an error is on disk at once.
+  if (!batched_ || level >= LogLevel::warn || pending_.size() >= kFlushAtBytes) flush();
 }
 
 void Logger::setBatched(bool on) {

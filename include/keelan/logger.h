@@ -3,8 +3,8 @@
 // is opened without following symlinks and reopened on SIGHUP for logrotate.
 // Batched (the daemon's loop turns it on), lines gather in memory and go out
 // in one write per target at flush(): once per loop turn, and at shutdown,
-// before a re-exec and at destruction. An ERROR line, or 64 KiB of lines,
-// flushes at once, so a fatal error is never left in the buffer.
+// before a re-exec and at destruction. A WARN or ERROR line, or 64 KiB of
+// lines, flushes at once, so a fatal error is never left in the buffer.
 #include <cstdint>
 #include <string>
 

@@ -61,7 +61,7 @@ TEST_F(BatchedLogger, LinesAppearAtTheFlushInOrder) {
   ASSERT_EQ(log.open(path_, false), "");
   log.setBatched(true);
   log.info("one");
-  log.warn("two");
+  log.info("two");
   log.info("three");
   EXPECT_EQ(slurp(path_), "");
   log.flush();
@@ -69,13 +69,16 @@ TEST_F(BatchedLogger, LinesAppearAtTheFlushInOrder) {
   EXPECT_EQ(log.pending(), "");
 }
 
-TEST_F(BatchedLogger, AnErrorIsWrittenAtOnceWithWhatCameBefore) {
+TEST_F(BatchedLogger, WarningsAndErrorsAreWrittenAtOnceWithWhatCameBefore) {
   Logger log;
   ASSERT_EQ(log.open(path_, false), "");
   log.setBatched(true);
   log.info("before");
   log.error("fatal");
   EXPECT_EQ(messages(path_), "before;fatal;");
+  log.info("again");
+  log.warn("careful");
+  EXPECT_EQ(messages(path_), "before;fatal;again;careful;");
 }
 
 TEST_F(BatchedLogger, NothingIsLostAtDestructionOrReopen) {
