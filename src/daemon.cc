@@ -237,6 +237,7 @@ std::string Daemon::startLoop() {
   signal(sigint_, SIGINT, [](uv_signal_t* h, int) { static_cast<Daemon*>(h->data)->beginShutdown("SIGINT"); });
   signal(sighup_, SIGHUP, [](uv_signal_t* h, int) {
     auto* self = static_cast<Daemon*>(h->data);
+    self->m_->spawner.forgetLogFiles();
     auto error = self->log_.reopen();
     if (!error.empty()) self->log_.error(error);
     else self->log_.info("log file reopened (SIGHUP)");
@@ -248,9 +249,16 @@ std::string Daemon::startLoop() {
   unblockHandledSignals();
   // Once per loop pass, after the callbacks: what they saw (exits) is
   // committed, then a bounded share of requests is served and committed.
-  turn_.start(&loop_, {[this] { m_->supervisor.flush(); },
-                       [this] { return m_->server.serveTurn(kTurnRequests, kTurnBudget); }});
+  // The log lines go out in one write before the replies they precede; the
+  // second write catches what the commit itself logged.
+  auto commit = [this] {
+    log_.flush();
+    m_->supervisor.flush();
+    log_.flush();
+  };
+  turn_.start(&loop_, {commit, [this] { return m_->server.serveTurn(kTurnRequests, kTurnBudget); }});
   m_->server.setWake([this] { turn_.comeBack(); });
+  log_.setBatched(true);
   m_->watcher.start(&loop_, static_cast<uint64_t>(config_.intervalSeconds) * 1000, config_.noPidfd);
   m_->supervisor.recover(bootId_, self_);
   m_->supervisor.flush();
@@ -298,6 +306,7 @@ void Daemon::announceReady() {
   log_.info("daemon started pid=" + std::to_string(self_) + " interval=" + std::to_string(config_.intervalSeconds) +
             "s ships=" + std::to_string(m_->supervisor.ships().size()) +
             " adopted=" + std::to_string(m_->supervisor.adopted()));
+  log_.flush();  // start-up's lines are in the file before anyone is told we are up
   writeReady(config_.readyFd, "ok " + std::to_string(self_) + "\n");
   if (config_.readyFd >= 0) close(config_.readyFd);
   notifySystemd("READY=1\nMAINPID=" + std::to_string(self_) + "\n");
@@ -344,6 +353,7 @@ int Daemon::finish() {
     unlink(config_.paths.socket.c_str());
     pidFile_.release();
     log_.info("daemon stopped");
+    log_.flush();
     _exit(0);
   }
   m_->supervisor.flush();
@@ -354,6 +364,7 @@ int Daemon::finish() {
   store_.close();
   pidFile_.release();
   log_.info("daemon stopped");
+  log_.flush();
   return 0;
 }
 
@@ -441,6 +452,7 @@ void Daemon::execInPlace() {
   fcntl(dataLock_.get(), F_SETFD, 0);
   std::string encoded = encodeReexecConfig(next);
   log_.info("re-executing " + config_.selfExe);
+  log_.flush();
   setenv(kReexecConfigVariable, encoded.c_str(), 1);
   std::vector<char*> argv = {config_.selfExe.data(), const_cast<char*>(kDaemonReexecVerb), nullptr};
   // Still blocked: the new image unblocks them once its handlers exist (startLoop()).
@@ -493,6 +505,7 @@ void Daemon::beginShutdown(const char* why) {
     }, self->m_->notifier.graceHandle());
   }, 800, 0);
   uv_unref(shutdownDeadline_.base());
+  log_.flush();  // the loop's flusher is gone
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 #include "keelan/spawner.h"
 
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -43,7 +41,7 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 
 Spawner::Spawner(uv_loop_t* loop, const DaemonConfig& config, PidfdBudget& pidfds)
     : loop_(loop), config_(config), pidfds_(pidfds), devNull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
-      shipExec_(findShipExecBinary(config.selfExe)) {}
+      shipExec_(findShipExecBinary(config.selfExe)), logFiles_(config.paths, ShipLogFiles::capacityForFdLimit()) {}
 
 std::string Spawner::helperDescription() const {
   return shipExec_.empty() ? config_.selfExe + " " + kShipExecVerb : shipExec_;
@@ -64,37 +62,19 @@ std::string Spawner::check(const ShipSpec& spec) const {
   return "";
 }
 
-// The helper gets numeric ids: the root may have no passwd, and the
-// static helper no NSS.
-std::string Spawner::userIds(const std::string& user, std::string& ids) const {
-  passwd* entry = getpwnam(user.c_str());
-  if (entry == nullptr) return "no such user '" + user + "'";
-  ids = std::to_string(entry->pw_uid) + ":" + std::to_string(entry->pw_gid);
-  std::vector<gid_t> groups(32);
-  int count = static_cast<int>(groups.size());
-  while (getgrouplist(user.c_str(), entry->pw_gid, groups.data(), &count) < 0) {
-    if (static_cast<size_t>(count) <= groups.size()) return "cannot list the groups of user '" + user + "'";
-    groups.resize(static_cast<size_t>(count));
-  }
-  for (int i = 0; i < count; ++i) ids += (i == 0 ? ":" : ",") + std::to_string(groups[static_cast<size_t>(i)]);
-  return "";
-}
-
 SpawnResult Spawner::spawnShip(const ShipSpec& spec) {
   SpawnResult result;
   if ((result.error = check(spec)) != "") return result;
+  // The helper gets numeric ids: the root may have no passwd, and the
+  // static helper no NSS.
   std::string ids;
-  if (!spec.user.empty() && (result.error = userIds(spec.user, ids)) != "") return result;
-  UniqueFd out(openAppendNoFollow(config_.paths.shipOutLog(spec.name), 0640));
-  if (!out) {
-    result.error = "cannot open " + config_.paths.shipOutLog(spec.name) + ": " + openErrorText(out.release());
-    return result;
+  if (!spec.user.empty()) {
+    UserLookup user = users_.resolve(spec.user);
+    if ((result.error = user.error) != "") return result;
+    ids = std::move(user.ids);
   }
-  UniqueFd err(openAppendNoFollow(config_.paths.shipErrLog(spec.name), 0640));
-  if (!err) {
-    result.error = "cannot open " + config_.paths.shipErrLog(spec.name) + ": " + openErrorText(err.release());
-    return result;
-  }
+  ShipLogFds logs;
+  if ((result.error = logFiles_.acquire(spec.name, logs)) != "") return result;
   ProcessSpec process;
   bool helper = !spec.root.empty() || !spec.user.empty();
   // Without a root the ship starts in the base directory, with or without the helper.
@@ -111,8 +91,8 @@ SpawnResult Spawner::spawnShip(const ShipSpec& spec) {
     process.env.push_back(key + "=" + value);
   }
   process.cwd = helper ? "/" : (spec.cwd.empty() ? config_.paths.base : spec.cwd);
-  process.stdoutFd = out.get();
-  process.stderrFd = err.get();
+  process.stdoutFd = logs.out;
+  process.stderrFd = logs.err;
   process.name = spec.command[0];
   result = spawn(process);
   if (result.error.empty()) result.pidfd = pidfds_.open(result.pid);

@@ -144,6 +144,8 @@ void Supervisor::strangerExited(pid_t pid, const ExitStatus& exit) {
   ++counters_.orphansReaped;
   log_.info("reaped orphan pid=" + std::to_string(pid) + (from.empty() ? "" : " of ship " + from) + ": " +
             exit.describe());
+  // It is gone already (reaped before this line): its line must not wait for the pass's end.
+  log_.flush();
 }
 
 void Supervisor::adoptedEnded(const std::string& name, std::optional<ExitStatus> exact, const std::string& why) {

@@ -213,20 +213,25 @@ void Supervisor::onStopped(const std::string& name) {
   }
 }
 
+// Each record is rendered once, as text, for the reply and the event alike.
 void Supervisor::finishStop(StopRequest& stop) {
-  json ships = json::array();
+  std::string ships = "[";
   for (const auto& n : stop.names) {
     const ShipRecord* record = find(n);
     if (record == nullptr) continue;
-    ships.push_back(shipRecordToJson(*record));
+    std::string text = shipRecordText(*record);
+    if (ships.size() > 1) ships += ',';
+    ships += text;
     if (stop.removeAfter) {
       forgetShip(n);
-      json event = {{"event", "removed"}, {"ship", n}, {"at", nowIso()}, {"record", ships.back()}};
-      gate_.deliver([this, line = encodeLine(event)] { parts_.outbox.broadcast(line); });
+      gate_.publish("removed", n, text);
     }
   }
+  ships += ']';
   PendingReply to = stop.reply;
-  gate_.deliver([this, to, ships = std::move(ships)] { gate_.reply(to, {{"ships", ships}}); });
+  gate_.deliver([this, to, line = replyLineWith(to.requestId, "ships", ships)]() mutable {
+    gate_.replyLine(to, std::move(line));
+  });
 }
 
 void Supervisor::forgetShip(const std::string& name) {
@@ -239,6 +244,7 @@ void Supervisor::forgetShip(const std::string& name) {
   if (auto owned = sessionOwner_.find(record->pid); owned != sessionOwner_.end() && owned->second == name)
     sessionOwner_.erase(owned);
   ships_.erase(name);
+  parts_.spawner.forgetShip(name);
   logLimited_.erase(name);
   gate_.batch().remove(name);
   log_.info("ship " + name + " removed");

@@ -13,7 +13,9 @@
 #include "keelan/config.h"
 #include "keelan/pidfd_budget.h"
 #include "keelan/ship.h"
+#include "keelan/ship_log_files.h"
 #include "keelan/unique_fd.h"
+#include "keelan/user_ids.h"
 
 namespace keelan {
 
@@ -42,6 +44,8 @@ class ProcessStarter {
   virtual ~ProcessStarter() = default;
   virtual SpawnResult spawnShip(const ShipSpec& spec) = 0;
   virtual SpawnResult spawn(const ProcessSpec& process) = 0;
+  // The ship is gone (rm): whatever is kept for it (its log fds) is closed.
+  virtual void forgetShip(const std::string& /*name*/) {}
 };
 
 class Spawner : public ProcessStarter {
@@ -54,18 +58,22 @@ class Spawner : public ProcessStarter {
   // its command runs, through the chroot helper when it has a root or user.
   SpawnResult spawnShip(const ShipSpec& spec) override;
   SpawnResult spawn(const ProcessSpec& process) override;
+  void forgetShip(const std::string& name) override { logFiles_.forget(name); }
+  // SIGHUP (logrotate): kept ship log fds are closed, reopened at the next spawn.
+  void forgetLogFiles() { logFiles_.forgetAll(); }
   // What runs as the chroot helper, for the start-up log line.
   std::string helperDescription() const;
 
  private:
   std::string check(const ShipSpec& spec) const;
-  std::string userIds(const std::string& user, std::string& ids) const;
 
   uv_loop_t* loop_;
   const DaemonConfig& config_;
   PidfdBudget& pidfds_;
   UniqueFd devNull_;
   std::string shipExec_;  // the static chroot helper; empty: `keelan __ship-exec`
+  UserIdCache users_;
+  ShipLogFiles logFiles_;
 };
 
 }  // namespace keelan

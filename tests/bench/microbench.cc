@@ -21,9 +21,12 @@
 #include <vector>
 
 #include "keelan/json_text.h"
+#include "keelan/logger.h"
+#include "keelan/ship_log_files.h"
 #include "keelan/ship.h"
 #include "keelan/store.h"
 #include "keelan/store_file.h"
+#include "keelan/user_ids.h"
 
 namespace keelan {
 namespace {
@@ -123,6 +126,36 @@ class TempStore {
   std::string dir_;
 };
 
+// A deploy's costs around the fork (issue 20): the user's ids and the two
+// ship log fds, before (NSS, two trusted opens) and after (the caches).
+void deployCosts(int rounds) {
+  constexpr int kLookups = 2000;
+  print("getpwnam + getgrouplist (nobody)", kLookups,
+        measure(rounds, kLookups, [&] { sink = sink + resolveUserWithNss("nobody").ids.size(); }));
+  UserIdCache users;
+  print("UserIdCache::resolve (nobody, kept)", kLookups,
+        measure(rounds, kLookups, [&] { sink = sink + users.resolve("nobody").ids.size(); }));
+  char pattern[] = "/tmp/keelan-microbench-logs-XXXXXX";
+  if (mkdtemp(pattern) == nullptr) return;
+  Paths paths;
+  paths.shipLogDir = pattern;
+  print("two trusted log opens + closes", kLookups, measure(rounds, kLookups, [&] {
+          int out = openAppendNoFollow(paths.shipOutLog("ship"), 0640), err = openAppendNoFollow(paths.shipErrLog("ship"), 0640);
+          sink = sink + static_cast<size_t>(out + err);
+          close(out);
+          close(err);
+        }));
+  ShipLogFiles kept(paths, 16);
+  print("ShipLogFiles::acquire (kept)", kLookups, measure(rounds, kLookups, [&] {
+          ShipLogFds fds;
+          sink = sink + kept.acquire("ship", fds).size() + static_cast<size_t>(fds.out);
+        }));
+  kept.forgetAll();
+  unlink(paths.shipOutLog("ship").c_str());
+  unlink(paths.shipErrLog("ship").c_str());
+  rmdir(pattern);
+}
+
 int run(int rounds) {
   const ShipRecord typical = typicalRecord(), unusual = unusualRecord();
   const std::string typicalText = shipRecordText(typical), unusualText = shipRecordText(unusual);
@@ -156,6 +189,7 @@ int run(int rounds) {
           sink = sink + scanDataFile(fd, {}).pagesChecked;
         }));
   close(fd);
+  deployCosts(rounds);
   constexpr int kOpens = 50;
   print("Store::open + close (2,000 ships)", kOpens, measure(rounds, kOpens, [&] {
           Store opened;
