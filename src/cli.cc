@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "keelan/cli_apply.h"
 #include "keelan/cli_client.h"
 #include "keelan/cli_daemon.h"
 #include "keelan/cli_logs.h"
@@ -20,6 +21,7 @@ namespace {
 constexpr void (*kCommands[])(CLI::App&, CliAction&) = {
     addDaemonCommands,            // daemon start|stop|status|restart
     addShipCommands,              // deploy, ps, inspect, stop, wait
+    addApplyCommand,              // apply
     addLogsCommand,               // logs
     addRemoveAndMetricsCommands,  // rm, metrics
     addStoreCommands,             // store backup|check

@@ -63,6 +63,7 @@ struct DaemonConfig {
   int64_t backoffFirstMs = 1000;             // --x-backoff-first-ms: the first restart delay
   bool noPidfd = false;                      // --x-no-pidfd: adopted ships are polled
   bool noSubreaper = false;                  // --x-no-subreaper: the negative control of orphan reaping
+  std::string bootIdOverride;                // --x-boot-id: a simulated reboot for tests; empty: the kernel's
 };
 
 static_assert(std::is_same_v<size_t, uint64_t>, "the field table holds sizes as uint64_t");
