@@ -139,7 +139,46 @@ std::string stemOf(const std::string& path) {
   return file.substr(0, file.find_last_of('.'));
 }
 
+// The offset of the first byte that is not well-formed UTF-8, or npos.
+// TOML files must be UTF-8, and toml++ 3.3 asserts on some invalid bytes
+// instead of reporting them, so they never reach it.
+size_t invalidUtf8At(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    unsigned char lead = byte(i);
+    size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+    if (length == 0 || i + length > text.size() || (length == 2 && lead < 0xC2)) return i;
+    uint32_t code = length == 1 ? lead : lead & (0x7F >> length);
+    for (size_t k = 1; k < length; ++k) {
+      if ((byte(i + k) & 0xC0) != 0x80) return i;
+      code = (code << 6) | (byte(i + k) & 0x3F);
+    }
+    if ((length == 3 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
+        (length == 4 && (code < 0x10000 || code > 0x10FFFF)))
+      return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 Result<std::vector<ShipDefinition>> parseToml(std::string_view text, const std::string& path) {
+  if (size_t bad = invalidUtf8At(text); bad != std::string_view::npos) {
+    size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+    size_t lineStart = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    size_t column = lineStart == std::string_view::npos || bad == 0 ? bad + 1 : bad - lineStart;
+    return Error{errc::invalid_argument,
+                 path + ":" + std::to_string(line) + ":" + std::to_string(column) + ": not valid UTF-8"};
+  }
+  // toml++ 3.3 asserts on a line that opens with "[[[" (seen: "[[[a]]]")
+  // instead of reporting it; no ship key takes such a value either.
+  for (size_t start = 0, line = 1; start < text.size(); ++line) {
+    size_t end = std::min(text.find('\n', start), text.size());
+    size_t first = text.find_first_not_of(" \t", start);
+    if (first < end && text.compare(first, 3, "[[[") == 0)
+      return Error{errc::invalid_argument, path + ":" + std::to_string(line) + ":" + std::to_string(first - start + 1) +
+                                               ": a line may not open with '[[['"};
+    start = end + 1;
+  }
   toml::table document;
   try {
     document = toml::parse(text, path);

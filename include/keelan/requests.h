@@ -52,7 +52,7 @@ struct Deploy {
 struct List {
   static constexpr std::string_view kOp = "list";
   bool all = false;
-  LabelSelector labels;  // only ships carrying every one; empty: all
+  LabelSelector labels{};  // only ships carrying every one; empty: all
   bool operator==(const List&) const = default;
 };
 struct Inspect {
@@ -67,7 +67,7 @@ struct Stop {
   std::vector<std::string> names;
   int signal = SIGTERM;            // 1..64, or any signal parseSignal knows
   int64_t timeoutMs = 10000;       // 0..86,400,000, whole seconds
-  LabelSelector labels;
+  LabelSelector labels{};
   bool operator==(const Stop&) const = default;
 };
 struct Wait {
