@@ -24,7 +24,8 @@ struct PlanStep {
   bool running = false;  // the deployed ship runs now (an update must replace it)
 };
 
-// The steps in the files' order, then the removals in name order.
+// The steps in the order of `desired` (by name within one file: TOML tables
+// are unordered), then the removals in name order.
 std::vector<PlanStep> planApply(const std::vector<ShipSpec>& desired, const std::vector<ShipRecord>& deployed,
                                 bool prune);
 
