@@ -1,6 +1,7 @@
 #!/bin/sh
 # demo.sh: builds the busybox root, deploys the three example ships (hello,
-# web, crash), waits for hello and crash to end, then shows what keelan saw.
+# web, crash), waits for hello and crash to end, applies the fleet file
+# fleet.toml, then shows what keelan saw.
 #
 #   sudo BASE_DIRECTORY=/tmp/keelan-demo examples/demo.sh
 #
@@ -11,8 +12,9 @@
 # ROOT            the ships' root; default: BASE_DIRECTORY/roots/busybox
 #
 # A daemon is started on BASE_DIRECTORY if none runs (keelan deploy does it).
-# The web ship keeps running; afterwards:
-#   keelan stop web && keelan daemon stop
+# Then it applies examples/fleet.toml (web and ticker), twice, to show that
+# an identical definition is left alone. The fleet keeps running; afterwards:
+#   keelan stop --label demo=fleet && keelan daemon stop
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -69,6 +71,19 @@ echo "keelan wait crash exited with $status (128 + signal number, like a shell)"
 say "hello's output"
 "$KEELAN" logs hello
 
+say "applying the fleet file examples/fleet.toml (web and ticker)"
+# The file names the packaged root; point it at ours.
+sed "s|/var/lib/keelan/roots/busybox|$ROOT|" "$here/fleet.toml" >"$BASE_DIRECTORY/fleet.toml"
+# web runs already (deployed by hand above): apply replaces it with the
+# fleet's definition, once.
+"$KEELAN" apply "$BASE_DIRECTORY/fleet.toml"
+
+say "applying it again: nothing changes"
+"$KEELAN" apply "$BASE_DIRECTORY/fleet.toml"
+
+say "keelan ps --label demo=fleet"
+"$KEELAN" ps --label demo=fleet
+
 say "keelan ps --all"
 "$KEELAN" ps --all
 
@@ -77,7 +92,7 @@ say "keelan daemon status"
 
 cat <<MSG
 
-web serves $ROOT/www on http://127.0.0.1:8080/ until you stop it:
-  BASE_DIRECTORY=$BASE_DIRECTORY $KEELAN stop web
+web serves $ROOT/www on http://127.0.0.1:8080/ and ticker ticks until you stop them:
+  BASE_DIRECTORY=$BASE_DIRECTORY $KEELAN stop --label demo=fleet
   BASE_DIRECTORY=$BASE_DIRECTORY $KEELAN daemon stop
 MSG

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "keelan/cli_apply.h"
 #include "keelan/cli_client.h"
 #include "keelan/cli_completion.h"
 #include "keelan/cli_daemon.h"
@@ -24,6 +25,7 @@ constexpr void (*kCommands[])(CLI::App&, CliAction&) = {
     addDaemonCommands,            // daemon start|stop|status|restart
     addShipCommands,              // deploy, ps, inspect, stop, wait
     addVerbCommands,              // restart, kill, reload
+    addApplyCommand,              // apply
     addLogsCommand,               // logs
     addRemoveAndMetricsCommands,  // rm, metrics
     addStoreCommands,             // store backup|check

@@ -336,6 +336,8 @@ void addHiddenOptions(CLI::App* command, DaemonConfig& tuning) {
       using T = std::remove_reference_t<decltype(value)>;
       if constexpr (std::is_same_v<T, bool>)
         command->add_flag(field.hiddenOption, value)->group("");
+      else if constexpr (std::is_same_v<T, std::string>)
+        command->add_option(field.hiddenOption, value)->group("");
       else if constexpr (std::is_integral_v<T>)
         command->add_option(field.hiddenOption, value)
             ->group("")

@@ -16,15 +16,12 @@
 #include "keelan/json_text.h"
 #include "keelan/protocol.h"
 #include "keelan/ship.h"
+#include "keelan/ship_file.h"
 #include "keelan/time_util.h"
 
 namespace keelan {
 
 using nlohmann::json;
-
-namespace {
-
-// ------------------------------------------------------------ deploy
 
 DaemonClient connectStartingIfNeeded(const Paths& paths) {
   std::string socketPath = clientSocket(paths);
@@ -39,25 +36,42 @@ DaemonClient connectStartingIfNeeded(const Paths& paths) {
   return connectOrFail(socketPath);
 }
 
+// KEY=VALUE pairs of repeated --label options, checked as labels.
+std::map<std::string, std::string> labelOptions(const std::vector<std::string>& pairs) {
+  std::map<std::string, std::string> labels;
+  for (const auto& pair : pairs) {
+    size_t eq = pair.find('=');
+    if (eq == std::string::npos) fail(kExitUsage, "--label takes KEY=VALUE, got '" + pair + "'");
+    if (auto e = validateLabel(pair.substr(0, eq), pair.substr(eq + 1)); !e.empty()) fail(kExitUsage, "--label: " + e);
+    labels[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return labels;
+}
+
+namespace {
+
+// ------------------------------------------------------------ deploy
+
 struct DeployOptions {
   std::string name, root, cwd, file, user, restart, onExit, maxLogSize, reloadSignal;
   int maxLogFiles = 0;
-  std::vector<std::string> env, command;
+  std::vector<std::string> env, command, envFiles, labels;
   bool replace = false, wait = false;
 
   bool flagsGiven() const {
     return !root.empty() || !cwd.empty() || !env.empty() || !command.empty() || !user.empty() || !restart.empty() ||
-           !onExit.empty() || !maxLogSize.empty() || maxLogFiles > 0 || !reloadSignal.empty();
+           !onExit.empty() || !maxLogSize.empty() || maxLogFiles > 0 || !reloadSignal.empty() ||
+           !envFiles.empty() || !labels.empty();
   }
 };
 
-json readShipFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(kExitUsage, "cannot read ship file " + path + ": " + strerror(errno));
-  json parsed = json::parse(in, nullptr, false);
-  if (parsed.is_discarded()) fail(kExitUsage, "ship file " + path + " is not valid JSON");
-  if (!parsed.is_object()) fail(kExitUsage, "ship file " + path + " is not a JSON object");
-  return parsed;
+// One ship's definition from a TOML or JSON ship file (ship_file.h).
+json readOneShip(const std::string& path) {
+  auto ships = readShipFile(path);
+  if (!ships) fail(kExitUsage, ships.error().message);
+  if (ships.value().size() != 1)
+    fail(kExitUsage, path + " is a fleet file of " + std::to_string(ships.value().size()) + " ships; use keelan apply");
+  return ships.value().front().ship;
 }
 
 void applyFlags(const DeployOptions& o, const std::string& cwd, json& ship) {
@@ -70,6 +84,12 @@ void applyFlags(const DeployOptions& o, const std::string& cwd, json& ship) {
   if (o.maxLogFiles > 0) ship["maxLogFiles"] = o.maxLogFiles;
   if (!o.reloadSignal.empty()) ship["reloadSignal"] = o.reloadSignal;
   if (!o.command.empty()) ship["command"] = o.command;
+  if (!o.envFiles.empty()) {
+    json files = json::array();
+    for (const auto& file : o.envFiles) files.push_back(absolutePath(file, cwd));
+    ship["envFile"] = files;
+  }
+  if (!o.labels.empty()) ship["labels"] = labelOptions(o.labels);
   for (const auto& pair : o.env) {
     size_t eq = pair.find('=');
     if (eq == std::string::npos || eq == 0) fail(kExitUsage, "--env takes KEY=VALUE, got '" + pair + "'");
@@ -85,7 +105,7 @@ json shipFromOptions(const DeployOptions& o) {
   if (!o.restart.empty() && !parseRestartPolicy(o.restart))
     fail(kExitUsage, "--restart: '" + o.restart + "' is not no, on-failure[:MAX] or always[:MAX]");
   json ship;
-  if (!o.file.empty()) ship = readShipFile(absolutePath(o.file, cwd));
+  if (!o.file.empty()) ship = readOneShip(o.file);
   if (o.file.empty() && !o.flagsGiven()) return ship;
   if (ship.is_null()) ship = json::object();
   applyFlags(o, cwd, ship);
@@ -100,15 +120,16 @@ json shipFromOptions(const DeployOptions& o) {
   return ship;
 }
 
-// Never deployed: fall back to BASE_DIRECTORY/ships/NAME.json.
+// Never deployed: fall back to BASE_DIRECTORY/ships/NAME.toml, else NAME.json.
 json shipFromShipsDirectory(const Paths& paths, const std::string& name) {
-  std::string shipFile = paths.shipsDir + "/" + name + ".json";
+  std::string shipFile = paths.shipsDir + "/" + name + ".toml";
+  if (access(shipFile.c_str(), F_OK) != 0) shipFile = paths.shipsDir + "/" + name + ".json";
   if (access(shipFile.c_str(), F_OK) != 0)
-    fail(kExitUsage, "ship '" + name + "' was never deployed and " + shipFile +
-                         " does not exist; give a command after --, or --file SHIP.json");
+    fail(kExitUsage, "ship '" + name + "' was never deployed and neither " + paths.shipsDir + "/" + name +
+                         ".toml nor " + shipFile + " exists; give a command after --, or --file SHIP.toml");
   // The daemon runs this as root: only a file nobody else could have planted.
   if (auto e = checkTrustedFile(shipFile, getuid()); !e.empty()) fail(kExitFailed, e);
-  return readShipFile(shipFile);
+  return readOneShip(shipFile);
 }
 
 int deployCommand(const DeployOptions& o) {
@@ -174,9 +195,11 @@ int printShipsJson(DaemonClient& client, const json& request) {
   return kExitOk;
 }
 
-int psCommand(bool all, bool asJson) {
+int psCommand(bool all, bool asJson, const std::vector<std::string>& labels) {
+  auto selector = labelOptions(labels);
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
   json request = {{"op", "list"}, {"all", all}};
+  if (!selector.empty()) request["labels"] = selector;
   if (asJson) return printShipsJson(client, request);
   printShipTable(callOrFail(client, request)["ships"]);
   return kExitOk;
@@ -232,14 +255,19 @@ int waitCommand(const std::string& name, bool asJson) {
 json namesOrAll(const std::vector<std::string>& names, bool all, const char* allFlag, const char* allField) {
   if (all && !names.empty()) fail(kExitUsage, std::string("give ship names or ") + allFlag + ", not both");
   if (all) return {{allField, true}};
-  if (names.empty()) fail(kExitUsage, std::string("give ship names, or ") + allFlag);
+  if (names.empty()) fail(kExitUsage, std::string("give ship names, ") + allFlag + " or --label KEY=VALUE");
   for (const auto& name : names)
     if (auto e = validateShipName(name); !e.empty()) fail(kExitUsage, e);
   return {{"names", names}};
 }
 
-int stopCommand(const std::vector<std::string>& names, bool all, const std::string& signal, int timeout, bool asJson) {
-  json request = namesOrAll(names, all, "--all", "all");
+// Names, --all, or a label selector the daemon resolves.
+int stopCommand(const std::vector<std::string>& names, bool all, const std::vector<std::string>& labels,
+                const std::string& signal, int timeout, bool asJson) {
+  auto selector = labelOptions(labels);
+  if (!selector.empty() && (all || !names.empty()))
+    fail(kExitUsage, "stop: give ship names, --all or --label KEY=VALUE, not several");
+  json request = selector.empty() ? namesOrAll(names, all, "--all", "all") : json{{"labels", selector}};
   if (parseSignal(signal) == 0) fail(kExitUsage, "--signal: '" + signal + "' is not a signal");
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
   request.update({{"op", "stop"}, {"signal", signal}, {"timeoutSeconds", timeout}});
@@ -254,11 +282,25 @@ int stopCommand(const std::vector<std::string>& names, bool all, const std::stri
 }
 
 // All or nothing: one running ship (without --force) or unknown name
-// fails the whole request, and nothing is removed.
-int rmCommand(const std::vector<std::string>& names, bool allStopped, bool force) {
-  json request = namesOrAll(names, allStopped, "--all-stopped", "allStopped");
+// fails the whole request, and nothing is removed. With --label, the
+// daemon first lists the ships the selector names.
+int rmCommand(const std::vector<std::string>& names, const std::vector<std::string>& labels, bool allStopped,
+              bool force) {
+  auto selector = labelOptions(labels);
+  if (!selector.empty() && (allStopped || !names.empty()))
+    fail(kExitUsage, "rm: give ship names, --all-stopped or --label KEY=VALUE, not several");
   if (allStopped && force) fail(kExitUsage, "--all-stopped removes only stopped ships: --force makes no sense with it");
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
+  json request;
+  if (selector.empty()) {
+    request = namesOrAll(names, allStopped, "--all-stopped", "allStopped");
+  } else {
+    json listed = callOrFail(client, {{"op", "list"}, {"all", true}, {"labels", selector}});
+    std::vector<std::string> selected;
+    for (const auto& ship : listed["ships"]) selected.push_back(ship["name"].get<std::string>());
+    if (selected.empty()) return kExitOk;  // nothing carries the label
+    request = {{"names", selected}};
+  }
   request.update({{"op", "rm"}, {"force", force}});
   json response = callOrFail(client, request, force ? 10000 : 0);
   for (const auto& ship : response["ships"]) std::cout << "removed " << ship.value("name", "") << "\n";
@@ -311,7 +353,7 @@ struct ShipCommandOptions {
   DeployOptions deploy;
   bool asJson = false, all = false, force = false, noReconnect = false;
   std::string name, signal = "TERM";
-  std::vector<std::string> names;
+  std::vector<std::string> names, labels;
   int timeout = 10;
 };
 using Shared = std::shared_ptr<ShipCommandOptions>;
@@ -325,7 +367,10 @@ void addDeploy(CLI::App& app, CliAction& action, const Shared& o) {
   deploy->add_option("--env", d.env, "KEY=VALUE for the ship's environment (repeatable)")
       ->allow_extra_args(false);  // one value each, so "--env A=1 -- cmd" ends at --
   deploy->add_option("--user", d.user, "run as this user (root daemon only)");
-  deploy->add_option("--file", d.file, "ship file (JSON)");
+  deploy->add_option("--file", d.file, "ship file (TOML or JSON)");
+  deploy->add_option("--env-file", d.envFiles, "KEY=VALUE file read at each start (repeatable)")->allow_extra_args(false);
+  deploy->add_option("--label", d.labels, "KEY=VALUE label (repeatable); ps, stop and rm select by it")
+      ->allow_extra_args(false);
   deploy->add_option("--restart", d.restart, "no (default), on-failure[:MAX] or always[:MAX]");
   deploy->add_option("--on-exit", d.onExit, "shell command run after each exit of this ship");
   deploy->add_option("--max-log-size", d.maxLogSize, "rotate this ship's logs past this size (e.g. 10M)");
@@ -341,7 +386,9 @@ void addPsInspect(CLI::App& app, CliAction& action, const Shared& o) {
   auto* ps = app.add_subcommand("ps", "list ships");
   ps->add_flag("--all,-a", o->all, "include stopped and failed ships");
   ps->add_flag("--json", o->asJson, "print JSON");
-  ps->callback([&action, o] { action = [o] { return psCommand(o->all, o->asJson); }; });
+  ps->add_option("--label", o->labels, "only ships with this KEY=VALUE label (repeatable: all of them)")
+      ->allow_extra_args(false);
+  ps->callback([&action, o] { action = [o] { return psCommand(o->all, o->asJson, o->labels); }; });
 
   auto* inspect = app.add_subcommand("inspect", "a ship's whole record and run history");
   inspect->add_option("name", o->name, "ship name")->required();
@@ -353,10 +400,12 @@ void addStopWait(CLI::App& app, CliAction& action, const Shared& o) {
   auto* stop = app.add_subcommand("stop", "stop ships");
   stop->add_option("names", o->names, "ship names");
   stop->add_flag("--all", o->all, "every running ship, and every pending restart");
+  stop->add_option("--label", o->labels, "the ships with this KEY=VALUE label (repeatable: all of them)")
+      ->allow_extra_args(false);
   stop->add_option("--signal,-s", o->signal, "signal to send first (default TERM)");
   stop->add_option("--timeout,-t", o->timeout, "seconds before SIGKILL (default 10)")->check(CLI::Range(0, 86400));
   stop->add_flag("--json", o->asJson, "print JSON");
-  stop->callback([&action, o] { action = [o] { return stopCommand(o->names, o->all, o->signal, o->timeout, o->asJson); }; });
+  stop->callback([&action, o] { action = [o] { return stopCommand(o->names, o->all, o->labels, o->signal, o->timeout, o->asJson); }; });
 
   auto* wait = app.add_subcommand("wait", "wait for a ship to stop; exit with its code");
   wait->add_option("name", o->name, "ship name")->required();
@@ -383,9 +432,11 @@ void addRemoveAndMetricsCommands(CLI::App& app, CliAction& action) {
   auto o = std::make_shared<ShipCommandOptions>();
   auto* rm = app.add_subcommand("rm", "forget stopped ships");
   rm->add_option("names", o->names, "ship names");
+  rm->add_option("--label", o->labels, "the ships with this KEY=VALUE label (repeatable: all of them)")
+      ->allow_extra_args(false);
   rm->add_flag("--force,-f", o->force, "stop them first if they run");
   rm->add_flag("--all-stopped", o->all, "every ship that is neither running nor waiting to restart");
-  rm->callback([&action, o] { action = [o] { return rmCommand(o->names, o->all, o->force); }; });
+  rm->callback([&action, o] { action = [o] { return rmCommand(o->names, o->labels, o->all, o->force); }; });
 
   auto* metrics = app.add_subcommand("metrics", "the daemon's metrics, in Prometheus text format");
   metrics->callback([&action] { action = metricsCommand; });

@@ -83,6 +83,7 @@ std::vector<ConfigField> makeFields() {
       {"backoffFirstMs", &C::backoffFirstMs, kAlways, kLater, nullptr, nullptr, "--x-backoff-first-ms", 1, 300000},
       {"noPidfd", &C::noPidfd, kAlways, kLater, nullptr, nullptr, "--x-no-pidfd"},
       {"noSubreaper", &C::noSubreaper, kAlways, kLater, nullptr, nullptr, "--x-no-subreaper"},
+      {"bootIdOverride", &C::bootIdOverride, kAlways, kLater, nullptr, nullptr, "--x-boot-id"},
       {"readyFd", &C::readyFd, kStartOnly, kLater},
       {"newStore", &C::newStore, kStartOnly, kLater},
       {"fromBackup", &C::fromBackup, kStartOnly, kLater},

@@ -218,7 +218,7 @@ std::string Daemon::prepareStore() {
 
 // The loop and every part on it, then the store's ships settled.
 std::string Daemon::startLoop() {
-  bootId_ = readBootId();
+  bootId_ = config_.bootIdOverride.empty() ? readBootId() : config_.bootIdOverride;
   uv_loop_init(&loop_);
   loop_.data = this;
   m_ = std::make_unique<Modules>(&loop_, log_, config_, store_, *this);

@@ -94,6 +94,7 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
 }
 
 void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Stop& r) {
+  if (!r.labels.empty()) return supervisor_.stop(to, supervisor_.shipsWithLabels(r.labels), r.signal, r.timeoutMs);
   if (!r.all) return supervisor_.stop(to, r.names, r.signal, r.timeoutMs);
   supervisor_.stop(to, shipsWhere(supervisor_.ships(), pendingOrRunning), r.signal, r.timeoutMs);
 }
@@ -147,6 +148,7 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
   bool first = true;
   for (const auto& [name, record] : ships) {
     if (!all && record.status != ShipStatus::running && record.status != ShipStatus::backoff) continue;
+    if (!r.labels.empty() && !labelsMatch(record.spec.labels, r.labels)) continue;
     std::string text = shipRecordText(record);
     // One allocation, sized from the first record: growing a multi-MB string
     // by doubling copies it and touches twice the fresh pages.
@@ -194,12 +196,13 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
   } else if (r.ship) {
     spec = shipSpecFromJson(*r.ship, name);
   } else if (existing != nullptr) {
-    spec = existing->spec;
+    spec = existing->spec;  // a redeploy by name keeps apply's mark
   } else {
     return supervisor_.gate().replyError(to, errc::not_found,
                                   "ship '" + name + "' was never deployed; give a command or a ship file");
   }
   spec.name = name;
+  if (r.ship) spec.managedByApply = r.applied;
   if (auto e = validateShipSpec(spec); !e.empty()) return supervisor_.gate().replyError(to, errc::invalid_argument, e);
   if (!spec.user.empty() && geteuid() != 0)
     return supervisor_.gate().replyError(to, errc::invalid_argument, "user '" + spec.user + "' needs a daemon running as root");

@@ -48,13 +48,34 @@ Result<TypedRequest> decodeDeploy(json& body) {
   auto replace = readOptionalBool(body, "replace", false);
   if (!replace) return replace.error();
   deploy.replace = replace.value();
+  auto applied = readOptionalBool(body, "applied", false);
+  if (!applied) return applied.error();
+  deploy.applied = applied.value();
   return TypedRequest{std::move(deploy)};
+}
+
+// `labels`, absent or null: no selector. Each KEY=VALUE as a label is.
+Result<LabelSelector> labelSelector(const json& body) {
+  const json* labels = given(body, "labels");
+  LabelSelector selector;
+  if (labels == nullptr) return selector;
+  const Error notStrings = invalidArgument("field 'labels' must be an object of strings");
+  if (!labels->is_object() || labels->empty()) return invalidArgument("field 'labels' must be a non-empty object of strings");
+  if (labels->size() > kMaxLabels) return invalidArgument("at most " + std::to_string(kMaxLabels) + " labels");
+  for (const auto& [key, value] : labels->items()) {
+    if (!value.is_string()) return notStrings;
+    if (auto e = validateLabel(key, value.get<std::string>()); !e.empty()) return invalidArgument(e);
+    selector[key] = value.get<std::string>();
+  }
+  return selector;
 }
 
 Result<TypedRequest> decodeList(json& body) {
   auto all = readOptionalBool(body, "all", false);
   if (!all) return all.error();
-  return TypedRequest{requests::List{all.value()}};
+  auto labels = labelSelector(body);
+  if (!labels) return labels.error();
+  return TypedRequest{requests::List{all.value(), std::move(labels).value()}};
 }
 
 // `names` (each ship once, first occurrence kept) or else `name`.
@@ -118,13 +139,19 @@ Result<std::vector<std::string>> namesOrSelector(const json& body, const char* s
 
 Result<TypedRequest> decodeStop(json& body) {
   bool all = false;
-  auto names = namesOrSelector(body, "all", all);
+  auto labels = labelSelector(body);
+  if (!labels) return labels.error();
+  bool bySelector = !labels.value().empty();
+  if (bySelector && (body.contains("names") || body.contains("name") || body.contains("all")))
+    return invalidArgument("give ship names, all or labels, not several");
+  auto names = bySelector ? Result<std::vector<std::string>>(std::vector<std::string>{}) : namesOrSelector(body, "all", all);
   if (!names) return names.error();
   auto signal = stopSignal(body);
   if (!signal) return signal.error();
   auto timeout = timeoutMs(body);
   if (!timeout) return timeout.error();
-  return TypedRequest{requests::Stop{std::move(names).value(), signal.value(), timeout.value(), all}};
+  return TypedRequest{
+      requests::Stop{std::move(names).value(), signal.value(), timeout.value(), all, std::move(labels).value()}};
 }
 
 Result<TypedRequest> decodeRemove(json& body) {

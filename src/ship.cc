@@ -85,7 +85,34 @@ std::string validateShipSpec(const ShipSpec& spec) {
       return "invalid environment variable name '" + key + "'";
     if (hasNul(value)) return "environment variable " + key + " contains a NUL byte";
   }
+  if (spec.envFiles.size() > kMaxEnvFiles) return "at most " + std::to_string(kMaxEnvFiles) + " env files";
+  for (const auto& path : spec.envFiles)
+    if (path.empty() || path[0] != '/' || hasNul(path)) return "env file '" + path + "' must be an absolute path";
+  if (spec.labels.size() > kMaxLabels) return "at most " + std::to_string(kMaxLabels) + " labels";
+  for (const auto& [key, value] : spec.labels) {
+    if (auto e = validateLabel(key, value); !e.empty()) return e;
+  }
   return "";
+}
+
+std::string validateLabel(const std::string& key, const std::string& value) {
+  auto keyChar = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-' || c == '/';
+  };
+  if (key.empty() || key.size() > 63 || !std::all_of(key.begin(), key.end(), keyChar))
+    return "label key '" + key + "' must be 1 to 63 letters, digits, '.', '_', '-' or '/'";
+  if (value.size() > 253 || std::any_of(value.begin(), value.end(), [](char c) { return c == '\0' || c == '\n'; }))
+    return "label " + key + ": the value must be at most 253 characters, without NUL or newline";
+  return "";
+}
+
+bool labelsMatch(const std::map<std::string, std::string>& labels, const std::map<std::string, std::string>& selector) {
+  for (const auto& [key, value] : selector) {
+    auto it = labels.find(key);
+    if (it == labels.end() || it->second != value) return false;
+  }
+  return true;
 }
 
 namespace {
@@ -99,6 +126,31 @@ std::string stringField(const json& object, const char* field) {
 std::string reloadSignalText(int signal) {
   std::string name = signalName(signal);
   return parseSignal(name) == signal ? name.substr(3) : std::to_string(signal);
+}
+
+std::map<std::string, std::string> stringObject(const json& value, const char* field) {
+  std::map<std::string, std::string> out;
+  if (value.is_null()) return out;
+  const std::string message = std::string("field '") + field + "' must be an object of strings";
+  if (!value.is_object()) throw std::invalid_argument(message);
+  for (const auto& [key, item] : value.items()) {
+    if (!item.is_string()) throw std::invalid_argument(message);
+    out[key] = item.get<std::string>();
+  }
+  return out;
+}
+// One path, or an array of them.
+std::vector<std::string> stringOrStrings(const json& value, const char* field) {
+  if (value.is_null()) return {};
+  if (value.is_string()) return {value.get<std::string>()};
+  const std::string message = std::string("field '") + field + "' must be a string or an array of strings";
+  if (!value.is_array()) throw std::invalid_argument(message);
+  std::vector<std::string> out;
+  for (const auto& item : value) {
+    if (!item.is_string()) throw std::invalid_argument(message);
+    out.push_back(item.get<std::string>());
+  }
+  return out;
 }
 }  // namespace
 
@@ -152,12 +204,11 @@ ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
         spec.command.push_back(arg.get<std::string>());
       }
     } else if (key == "env") {
-      if (value.is_null()) continue;
-      if (!value.is_object()) throw std::invalid_argument("field 'env' must be an object of strings");
-      for (const auto& [envKey, envValue] : value.items()) {
-        if (!envValue.is_string()) throw std::invalid_argument("field 'env' must be an object of strings");
-        spec.env[envKey] = envValue.get<std::string>();
-      }
+      spec.env = stringObject(value, "env");
+    } else if (key == "envFile") {
+      spec.envFiles = stringOrStrings(value, "envFile");
+    } else if (key == "labels") {
+      spec.labels = stringObject(value, "labels");
     } else {
       throw std::invalid_argument("unknown field '" + key + "'");
     }
@@ -174,13 +225,15 @@ json shipSpecToJson(const ShipSpec& spec) {
   out["onExit"] = spec.onExit.empty() ? json(nullptr) : json(spec.onExit);
   out["maxLogSize"] = spec.maxLogSize > 0 ? json(spec.maxLogSize) : json(nullptr);
   out["maxLogFiles"] = spec.maxLogFiles > 0 ? json(spec.maxLogFiles) : json(nullptr);
-  // Only when set: absent means SIGHUP, and records of ships without one
-  // keep their size (and their layout on the store's pages).
   if (spec.reloadSignal > 0) out["reloadSignal"] = reloadSignalText(spec.reloadSignal);
+  out["envFile"] = spec.envFiles;
+  out["labels"] = spec.labels;
   return out;
 }
 
 int reloadSignalOf(const ShipSpec& spec) { return spec.reloadSignal > 0 ? spec.reloadSignal : SIGHUP; }
+
+const char* wantedName(Wanted wanted) { return wanted == Wanted::running ? "running" : "stopped"; }
 
 const char* statusName(ShipStatus status) {
   switch (status) {
@@ -306,6 +359,8 @@ std::string shipRecordText(const ShipRecord& record) {
   out.reserve(640);
   out += "{\"adopted\":";
   out += record.adopted ? "true" : "false";
+  out += ",\"applied\":";
+  out += spec.managedByApply ? "true" : "false";
   appendStringOrNullMember(out, ",\"bootId\":", record.bootId);
   out += ",\"command\":";
   appendStringArray(out, spec.command);
@@ -315,10 +370,14 @@ std::string shipRecordText(const ShipRecord& record) {
   out += ",\"deployCount\":" + std::to_string(record.deployCount);
   out += ",\"env\":";
   appendStringObject(out, spec.env);
+  out += ",\"envFile\":";
+  appendStringArray(out, spec.envFiles);
   appendStringOrNullMember(out, ",\"error\":", record.error);
   out += ",\"exitCode\":";
   out += exited ? std::to_string(exit.code) : "null";
   appendStringOrNullMember(out, ",\"exitStatusSource\":", record.exitSource);
+  out += ",\"labels\":";
+  appendStringObject(out, spec.labels);
   appendStringOrNullMember(out, ",\"lastCheckedAt\":", record.lastCheckedAt);
   out += ",\"maxLogFiles\":";
   out += spec.maxLogFiles > 0 ? std::to_string(spec.maxLogFiles) : "null";
@@ -352,7 +411,9 @@ std::string shipRecordText(const ShipRecord& record) {
   out += ",\"termSignal\":";
   out += signaled ? std::to_string(exit.signal) : "null";
   appendStringOrNullMember(out, ",\"user\":", spec.user);
-  out.push_back('}');
+  out += ",\"wanted\":\"";
+  out += wantedName(record.wanted);
+  out += "\"}";
   return out;
 }
 
@@ -369,6 +430,8 @@ json shipRecordToJson(const ShipRecord& record) {
   out["stoppedReason"] = orNull(record.stoppedReason);
   out["error"] = orNull(record.error);
   out["adopted"] = record.adopted;
+  out["applied"] = record.spec.managedByApply;
+  out["wanted"] = wantedName(record.wanted);
   out["lastCheckedAt"] = orNull(record.lastCheckedAt);
   out["deployCount"] = record.deployCount;
   out["runCount"] = record.runCount;
@@ -383,7 +446,7 @@ ShipRecord shipRecordFromJson(const json& in) {
   ShipRecord record;
   json specPart = json::object();
   for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit", "maxLogSize", "maxLogFiles",
-                            "reloadSignal"})
+                            "reloadSignal", "envFile", "labels"})
     if (in.contains(field)) specPart[field] = in[field];
   record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
   record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);
@@ -397,6 +460,11 @@ ShipRecord shipRecordFromJson(const json& in) {
   record.stoppedReason = stringOrEmpty(in, "stoppedReason");
   record.error = stringOrEmpty(in, "error");
   record.adopted = in.contains("adopted") && in["adopted"].is_boolean() && in["adopted"].get<bool>();
+  record.spec.managedByApply = in.contains("applied") && in["applied"].is_boolean() && in["applied"].get<bool>();
+  // Records from before desired state: what was running was wanted running.
+  std::string wanted = stringOrEmpty(in, "wanted");
+  bool wasUp = record.status == ShipStatus::running || record.status == ShipStatus::backoff;
+  record.wanted = wanted == "running" || (wanted.empty() && wasUp) ? Wanted::running : Wanted::stopped;
   record.lastCheckedAt = stringOrEmpty(in, "lastCheckedAt");
   record.deployCount = counterField(in, "deployCount");
   record.runCount = counterField(in, "runCount");

@@ -127,6 +127,8 @@ void Stepper::operator()(const ship_event::DeployRequested& event) {
     record_.restartStreak = 0;
   }
   record_.stopRequested = false;
+  // A restart by policy keeps the wish; a client's deploy (or apply) makes it.
+  if (!event.automatic) record_.wanted = Wanted::running;
 }
 
 void Stepper::operator()(const ship_event::Spawned& event) {
@@ -169,6 +171,8 @@ void Stepper::operator()(const ship_event::Adopted& event) {
 // its coming exit was asked for. A stop of a ship that is not running and
 // not backing off has nothing to do.
 void Stepper::operator()(const ship_event::StopRequested& event) {
+  bool wasWanted = record_.wanted == Wanted::running;
+  record_.wanted = Wanted::stopped;
   switch (record_.status) {
     case ShipStatus::running:
       accept();
@@ -184,6 +188,8 @@ void Stepper::operator()(const ship_event::StopRequested& event) {
     case ShipStatus::failed:
     case ShipStatus::lost:
       accept();
+      // Nothing runs, but the wish changed: stored, so a reboot leaves it down.
+      if (wasWanted) act(ship_action::Commit{"stopped", shipRecordText(record_), std::nullopt});
       return;
   }
   refuseEvent(eventName(event));

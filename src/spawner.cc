@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "keelan/chroot_path.h"
+#include "keelan/env_file.h"
 #include "keelan/fs_trust.h"
 #include "keelan/logger.h"
 #include "keelan/pidfd_budget.h"
@@ -85,8 +86,20 @@ SpawnResult Spawner::spawnShip(const ShipSpec& spec) {
                         {spec.root, spec.cwd.empty() && spec.root.empty() ? config_.paths.base : spec.cwd, ids, "--"});
   }
   process.argv.insert(process.argv.end(), spec.command.begin(), spec.command.end());
+  // Read at each start, so a changed file counts from the next one; the
+  // ship's own `env` wins over its files (as docker's --env over --env-file).
+  std::map<std::string, std::string> environment;
+  for (const auto& path : spec.envFiles) {
+    auto read = readEnvFile(path);
+    if (!read) {
+      result.error = read.error().message;
+      return result;
+    }
+    for (auto& [key, value] : read.value()) environment[key] = std::move(value);
+  }
+  for (const auto& [key, value] : spec.env) environment[key] = value;
   process.env = {std::string("PATH=") + kShipPath, "KEELAN_SHIP=" + spec.name};
-  for (const auto& [key, value] : spec.env) {
+  for (const auto& [key, value] : environment) {
     if (key == "PATH" || key == "KEELAN_SHIP") process.env.erase(process.env.begin() + (key == "PATH" ? 0 : 1));
     process.env.push_back(key + "=" + value);
   }

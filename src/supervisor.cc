@@ -55,6 +55,13 @@ json Supervisor::countsByStatus() const {
   return out;
 }
 
+std::vector<std::string> Supervisor::shipsWithLabels(const std::map<std::string, std::string>& selector) const {
+  std::vector<std::string> names;
+  for (const auto& [name, record] : ships_)
+    if (labelsMatch(record.spec.labels, selector)) names.push_back(name);
+  return names;
+}
+
 // ---------------------------------------------------------------- the machine
 
 std::string Supervisor::stepShip(ShipRecord& record, const ShipEvent& event) {

@@ -21,12 +21,29 @@ void Supervisor::recover(const std::string& bootId, pid_t self) {
     if (ship.status == ShipStatus::backoff) backoffQueue_.emplace(ship.nextAttemptMs, name);
     if (ship.status == ShipStatus::running) recoverRunning(ship, bootId, self);
   }
+  startWantedAfterReboot(bootId);
+}
+
+// Like systemd's enabled units or docker's unless-stopped: a ship whose last
+// run was in an earlier boot and that is wanted running starts again (one
+// new run). A restart already pending by policy (backoff) is left to it.
+void Supervisor::startWantedAfterReboot(const std::string& bootId) {
+  std::vector<std::string> due;
+  for (const auto& [name, ship] : ships_)
+    if (ship.wanted == Wanted::running && !ship.bootId.empty() && ship.bootId != bootId &&
+        ship.status != ShipStatus::running && ship.status != ShipStatus::backoff)
+      due.push_back(name);
+  for (const auto& name : due) {
+    log_.info("ship " + name + " is wanted running: starting it after the reboot");
+    ShipSpec spec = ships_.at(name).spec;
+    spawn(PendingReply{}, spec);
+  }
 }
 
 void Supervisor::recoverRunning(ShipRecord& ship, const std::string& bootId, pid_t self) {
   const std::string& name = ship.spec.name;
   if (ship.bootId != bootId) {
-    stepShip(ship, ship_event::Exited{{}, "", "the system rebooted while the daemon was not running"});
+    stepShip(ship, ship_event::Exited{{}, "", "the host rebooted"});
     return;
   }
   // The pidfd first, then /proc: the pidfd pins the PID, so a start time

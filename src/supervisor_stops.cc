@@ -34,8 +34,9 @@ void Supervisor::stop(const PendingReply& to, const std::vector<std::string>& na
   for (const auto& name : names) {
     ShipRecord* record = findMutable(name);
     if (record->status == ShipStatus::running) request->remaining.insert(name);
-    // A pending restart is cancelled at once; a running ship is marked.
-    if (record->status == ShipStatus::backoff) stepShip(*record, ship_event::StopRequested{});
+    // A pending restart is cancelled at once; a ship that is not running is
+    // only marked wanted stopped (it stays down after a reboot).
+    if (record->status != ShipStatus::running) stepShip(*record, ship_event::StopRequested{});
   }
   stopShips(std::move(request), signal, timeoutMs);
 }

@@ -74,6 +74,7 @@ struct DaemonConfig {
   int64_t backoffFirstMs = 1000;             // --x-backoff-first-ms: the first restart delay
   bool noPidfd = false;                      // --x-no-pidfd: adopted ships are polled
   bool noSubreaper = false;                  // --x-no-subreaper: the negative control of orphan reaping
+  std::string bootIdOverride;                // --x-boot-id: a simulated reboot for tests; empty: the kernel's
 
   // The keelan.toml read when the daemon started (or last restarted); empty:
   // none. Where each option's value came from: option → "file" or "flag"

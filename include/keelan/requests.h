@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,9 @@ namespace keelan {
 
 // Distinct ship names one `stop` may name.
 inline constexpr size_t kMaxShipsPerRequest = 1000;
+
+// `labels: {KEY: VALUE, ...}` of a request: ships carrying all of them.
+using LabelSelector = std::map<std::string, std::string>;
 
 namespace requests {
 
@@ -43,11 +47,13 @@ struct Deploy {
   std::optional<nlohmann::json> ship;
   bool merge = false;  // true only together with `ship`
   bool replace = false;
+  bool applied = false;  // sent by `keelan apply`: the ship is apply's to prune
   bool operator==(const Deploy&) const = default;
 };
 struct List {
   static constexpr std::string_view kOp = "list";
   bool all = false;
+  LabelSelector labels{};  // only ships carrying every one; empty: all
   bool operator==(const List&) const = default;
 };
 struct Inspect {
@@ -57,10 +63,13 @@ struct Inspect {
 };
 struct Stop {
   static constexpr std::string_view kOp = "stop";
-  std::vector<std::string> names;  // 1..kMaxShipsPerRequest, distinct, in request order
+  // 1..kMaxShipsPerRequest, distinct, in request order; empty with `labels`:
+  // the daemon resolves the selector (Supervisor::shipsWithLabels).
+  std::vector<std::string> names;
   int signal = SIGTERM;            // 1..64, or any signal parseSignal knows
   int64_t timeoutMs = 10000;       // 0..86,400,000, whole seconds
   bool all = false;                // every ship running or backing off; `names` is then empty
+  LabelSelector labels{};
   bool operator==(const Stop&) const = default;
 };
 struct Wait {

@@ -54,14 +54,30 @@ struct ShipSpec {
   uint64_t maxLogSize = 0;  // rotate the ship's logs past this size; 0: the daemon's default
   int maxLogFiles = 0;      // rotated files kept; 0: the daemon's default
   int reloadSignal = 0;     // what `keelan reload` sends; 0: SIGHUP
+  // KEY=VALUE files read by the daemon at each start (env_file.h); their
+  // values are never stored: only these paths are.
+  std::vector<std::string> envFiles;
+  std::map<std::string, std::string> labels;  // selectors of ps, stop, rm (labelsMatch)
+  // Not part of the definition: set when `keelan apply` deployed it, so
+  // `apply --prune` never removes a ship deployed by hand. Stored in the
+  // record as `applied`; ignored when definitions are compared.
+  bool managedByApply = false;
 };
 
 // The signal `keelan reload` sends to this ship.
 int reloadSignalOf(const ShipSpec& spec);
 
+// Whether `labels` holds every KEY=VALUE of `selector` (an empty selector
+// matches every ship).
+bool labelsMatch(const std::map<std::string, std::string>& labels, const std::map<std::string, std::string>& selector);
+
 // Returns an error message, empty when valid.
 std::string validateShipName(const std::string& name);
 std::string validateShipSpec(const ShipSpec& spec);
+inline constexpr size_t kMaxEnvFiles = 16;
+inline constexpr size_t kMaxLabels = 64;
+// A label: key 1..63 of [A-Za-z0-9._/-], value up to 253 without NUL or newline.
+std::string validateLabel(const std::string& key, const std::string& value);
 
 // Reads the fields of a ship file / deploy request; unknown fields and wrong
 // types are errors. Throws std::invalid_argument with a message naming the field.
@@ -69,7 +85,11 @@ ShipSpec shipSpecFromJson(const nlohmann::json& json, const std::string& name);
 nlohmann::json shipSpecToJson(const ShipSpec& spec);
 
 enum class ShipStatus { running, stopped, failed, lost, backoff };
+// Desired state: deploy, apply and restart want it running, stop wants it
+// stopped. After a reboot the daemon starts every ship wanted running.
+enum class Wanted { running, stopped };
 const char* statusName(ShipStatus status);
+const char* wantedName(Wanted wanted);
 std::optional<ShipStatus> parseStatus(const std::string& text);
 
 struct RunRecord {
@@ -97,6 +117,7 @@ struct ShipRecord {
   std::string error;  // why a spawn failed
   bool adopted = false;
   std::string lastCheckedAt;
+  Wanted wanted = Wanted::stopped;
   uint64_t deployCount = 0;
   uint64_t runCount = 0;  // runs appended to the history so far
   uint64_t restarts = 0;       // automatic restarts, all time

@@ -77,6 +77,9 @@ class Supervisor : public ReaperListener, public WatcherListener {
   const std::map<std::string, ShipRecord>& ships() const { return ships_; }
   const ShipRecord* find(const std::string& name) const;
   nlohmann::json countsByStatus() const;
+  // The names of the ships carrying every label of `selector`, in name
+  // order: what `labels` in a request means, for every op that takes it.
+  std::vector<std::string> shipsWithLabels(const std::map<std::string, std::string>& selector) const;
   size_t adopted() const { return parts_.watcher.size(); }
   const Counters& counters() const { return counters_; }
   // Records set aside at start-up (read once, so status needs no store read).
@@ -133,6 +136,7 @@ class Supervisor : public ReaperListener, public WatcherListener {
   void armBackoffTimer();
   void restartDue();
   void recoverRunning(ShipRecord& ship, const std::string& bootId, pid_t self);
+  void startWantedAfterReboot(const std::string& bootId);
 
   uv_loop_t* loop_;
   Logger& log_;

@@ -304,6 +304,21 @@ TEST(ShipMachine, AnUnreadableStartTimeCountsAsAShortRun) {
   EXPECT_EQ(record.restartStreak, 4u);
 }
 
+TEST(ShipMachine, ADeployByHandWantsTheShipRunningAndAStopWantsItStopped) {
+  ShipRecord record = shipIn(ShipStatus::failed);
+  step(record, ev::DeployRequested{true}, kNow, {});
+  EXPECT_EQ(record.wanted, Wanted::stopped) << "a restart by policy is not a wish";
+  step(record, ev::DeployRequested{false}, kNow, {});
+  EXPECT_EQ(record.wanted, Wanted::running);
+  // Stopping a ship that is not running commits only the changed wish, so a
+  // reboot leaves it down; a second stop has nothing to commit.
+  StepResult stop = step(record, ev::StopRequested{}, kNow, {});
+  EXPECT_EQ(record.wanted, Wanted::stopped);
+  EXPECT_EQ(kinds(stop), (std::vector<std::string>{"commit stopped"}));
+  EXPECT_NE(all<act::Commit>(stop)[0].recordText.find("\"wanted\":\"stopped\""), std::string::npos);
+  EXPECT_TRUE(step(record, ev::StopRequested{}, kNow, {}).actions.empty());
+}
+
 TEST(ShipMachine, AnExitAfterAStopRequestIsNotRestarted) {
   ShipRecord record = shipIn(ShipStatus::running);
   StepResult stop = step(record, ev::StopRequested{}, kNow, {});
