@@ -113,7 +113,9 @@ TEST(ConfigFileTest, HostileInputNeverCrashes) {
   }
   for (const std::string& text : inputs) {
     auto layer = parseConfigText(text, "keelan.toml", "/");
-    if (!layer) EXPECT_EQ(layer.error().message.rfind("keelan.toml:", 0), 0u) << layer.error().message;
+    if (!layer) {
+      EXPECT_EQ(layer.error().message.rfind("keelan.toml:", 0), 0u) << layer.error().message;
+    }
   }
 }
 

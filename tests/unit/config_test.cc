@@ -50,6 +50,8 @@ DaemonConfig distinctConfig() {
   int i = 0;
   std::apply([&](auto&... member) { (makeDistinct(member, i++), ...); }, members(config));
   config.durability = "group";  // one of its choices, and not the default
+  config.maxLogFiles = 7;        // within its range, and not the default
+  config.webhookOn = "all";      // one of its choices
   return config;
 }
 

@@ -77,8 +77,8 @@ std::vector<Valid> validRequests() {
       {{{"op", "reload"}, {"names", {"b", "a"}}}, rq::Reload{{"b", "a"}}},
       {{{"op", "restart"}}, rq::Restart{}},
       {{{"op", "restart"}, {"intervalSeconds", nullptr}}, rq::Restart{}},
-      {{{"op", "restart"}, {"intervalSeconds", 5}}, rq::Restart{5}},
-      {{{"op", "restart"}, {"intervalSeconds", 86400}}, rq::Restart{86400}},
+      {{{"op", "restart"}, {"intervalSeconds", 5}}, rq::Restart{5, nullptr, std::nullopt, std::nullopt}},
+      {{{"op", "restart"}, {"intervalSeconds", 86400}}, rq::Restart{86400, nullptr, std::nullopt, std::nullopt}},
       {{{"op", "store-backup"}, {"path", "/tmp/b.mdb"}}, rq::StoreBackup{"/tmp/b.mdb"}},
   };
 }

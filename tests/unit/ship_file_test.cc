@@ -34,6 +34,7 @@ on-exit = "logger done"
 labels = { tier = "web" }
 max-log-size = "10M"
 max-log-files = 3
+reload-signal = "USR1"
 )");
   ASSERT_EQ(ships.size(), 1u);
   EXPECT_EQ(ships[0].name, "web");
