@@ -162,7 +162,7 @@ StartResult resultOf(const std::string& text, const std::string& logFile) {
 
 }  // namespace
 
-StartResult startDetachedDaemon(DaemonConfig config, const std::string& binary) {
+StartResult startDetachedDaemon(const DaemonConfig& config, const std::string& binary) {
   StartResult result;
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) {

@@ -22,7 +22,9 @@
 
 namespace keelan {
 
-struct DaemonConfig {
+// Grouped by meaning, not packed: there is one per daemon, and every option
+// added would otherwise reshuffle it.
+struct DaemonConfig {  // NOLINT(clang-analyzer-optin.performance.Padding)
   Paths paths;
   int intervalSeconds = 30;
   // With a group: the socket is 0660 and its directory 0750, owned by it,

@@ -22,7 +22,7 @@ struct StartResult {
 // The binary that is started is `binary`; by default the CLI's own file by
 // its path (so the daemon is named "keelan"), or this very image when that
 // file has been removed since.
-StartResult startDetachedDaemon(DaemonConfig config, const std::string& binary = {});
+StartResult startDetachedDaemon(const DaemonConfig& config, const std::string& binary = {});
 // Returns only when the exec failed, with the reason.
 std::string execDaemonInPlace(DaemonConfig config, const std::string& binary = {});
 std::string selfExecutable();
