@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "keelan/pidfile.h"
+#include "keelan/ship.h"
 #include "keelan/proc_info.h"
 #include "keelan/protocol.h"
 #include "keelan/time_util.h"
@@ -131,6 +132,27 @@ std::optional<json> callWithin(DaemonClient& client, const json& request, int ex
 
 json callOrFail(DaemonClient& client, const json& request, int extraMs) {
   return checkResponse(callWithin(client, request, extraMs));
+}
+
+// KEY=VALUE pairs of repeated --label options, checked as labels.
+std::map<std::string, std::string> labelOptions(const std::vector<std::string>& pairs) {
+  std::map<std::string, std::string> labels;
+  for (const auto& pair : pairs) {
+    size_t eq = pair.find('=');
+    if (eq == std::string::npos) fail(kExitUsage, "--label takes KEY=VALUE, got '" + pair + "'");
+    if (auto e = validateLabel(pair.substr(0, eq), pair.substr(eq + 1)); !e.empty()) fail(kExitUsage, "--label: " + e);
+    labels[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return labels;
+}
+
+std::vector<std::string> labelledShips(DaemonClient& client, const std::map<std::string, std::string>& selector,
+                                       bool runningOnly) {
+  json listed = callOrFail(client, {{"op", "list"}, {"all", true}, {"labels", selector}});
+  std::vector<std::string> names;
+  for (const auto& ship : listed["ships"])
+    if (!runningOnly || ship.value("status", "") == "running") names.push_back(ship["name"].get<std::string>());
+  return names;
 }
 
 bool processGone(pid_t pid) {

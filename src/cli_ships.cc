@@ -36,17 +36,6 @@ DaemonClient connectStartingIfNeeded(const Paths& paths) {
   return connectOrFail(socketPath);
 }
 
-// KEY=VALUE pairs of repeated --label options, checked as labels.
-std::map<std::string, std::string> labelOptions(const std::vector<std::string>& pairs) {
-  std::map<std::string, std::string> labels;
-  for (const auto& pair : pairs) {
-    size_t eq = pair.find('=');
-    if (eq == std::string::npos) fail(kExitUsage, "--label takes KEY=VALUE, got '" + pair + "'");
-    if (auto e = validateLabel(pair.substr(0, eq), pair.substr(eq + 1)); !e.empty()) fail(kExitUsage, "--label: " + e);
-    labels[pair.substr(0, eq)] = pair.substr(eq + 1);
-  }
-  return labels;
-}
 
 namespace {
 
@@ -295,9 +284,7 @@ int rmCommand(const std::vector<std::string>& names, const std::vector<std::stri
   if (selector.empty()) {
     request = namesOrAll(names, allStopped, "--all-stopped", "allStopped");
   } else {
-    json listed = callOrFail(client, {{"op", "list"}, {"all", true}, {"labels", selector}});
-    std::vector<std::string> selected;
-    for (const auto& ship : listed["ships"]) selected.push_back(ship["name"].get<std::string>());
+    std::vector<std::string> selected = labelledShips(client, selector);
     if (selected.empty()) return kExitOk;  // nothing carries the label
     request = {{"names", selected}};
   }

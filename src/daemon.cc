@@ -377,7 +377,7 @@ json Daemon::identity() const {
 }
 
 std::string Daemon::renderMetrics() const {
-  return renderDaemonMetrics({m_->supervisor, m_->watcher.lastPollSeconds(), m_->server.clients(),
+  return renderDaemonMetrics({m_->supervisor, m_->flusher, m_->watcher.lastPollSeconds(), m_->server.clients(),
                               static_cast<double>(monotonicMs() - startedMs_) / 1000.0});
 }
 

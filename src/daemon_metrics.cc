@@ -41,6 +41,11 @@ std::string renderDaemonMetrics(const MetricsSources& from) {
               static_cast<double>(c.orphansReaped));
   s.gate().exitToCommit().render(out, "keelan_exit_to_commit_seconds", "From seeing an exit to its durable record.");
   s.gate().commitDuration().render(out, "keelan_lmdb_commit_seconds", "LMDB write transaction commits.");
+  // Group durability only: the background fdatasync that puts group commits on the device.
+  from.flusher.flushDuration().render(out, "keelan_store_flush_seconds",
+                                      "Background flushes of group commits to the device (--durability group).");
+  renderValue(out, "keelan_store_flush_failures_total", "counter", "Background flushes that failed.",
+              static_cast<double>(from.flusher.failures()));
   renderValue(out, "keelan_health_check_seconds", "gauge", "Duration of the last health-check cycle.",
               from.lastAdoptedPollSeconds);
   renderValue(out, "keelan_client_connections", "gauge", "Open client connections.", static_cast<double>(from.clients));

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "keelan/env_file.h"
 #include "keelan/exit_status.h"
 #include "keelan/protocol.h"
 #include "keelan/requests.h"
@@ -162,6 +163,25 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
   supervisor_.gate().deliver([this, to, line = std::move(line)]() mutable { supervisor_.gate().replyLine(to, std::move(line)); });
 }
 
+namespace {
+// path → the keys it sets now (read afresh, as the next start will), or
+// null when it cannot be read. Never the values: only the spawner sees those.
+json envFileKeys(const std::vector<std::string>& paths) {
+  json keys = json::object();
+  for (const auto& path : paths) {
+    auto read = readEnvFile(path);
+    if (!read) {
+      keys[path] = nullptr;
+      continue;
+    }
+    json names = json::array();
+    for (const auto& entry : read.value()) names.push_back(entry.first);
+    keys[path] = std::move(names);
+  }
+  return keys;
+}
+}  // namespace
+
 void Operations::handle(const ClientInfo&, const PendingReply& to, const requests::Inspect& r) {
   const std::string& name = r.name;
   const ShipRecord* record = supervisor_.find(name);
@@ -174,6 +194,7 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
   for (const auto& run : runs) history.push_back(runRecordToJson(run));
   json ship = shipRecordToJson(*record);
   ship["history"] = std::move(history);
+  if (!record->spec.envFiles.empty()) ship["envFileKeys"] = envFileKeys(record->spec.envFiles);
   supervisor_.gate().deliver([this, to, ship = std::move(ship)] { supervisor_.gate().reply(to, {{"ship", ship}}); });
 }
 

@@ -6,9 +6,11 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "keelan/cli.h"
 #include "keelan/client.h"
@@ -55,6 +57,14 @@ nlohmann::json checkResponse(std::optional<nlohmann::json> response);
 // a ship by design; nullopt: the connection closed without a reply.
 std::optional<nlohmann::json> callWithin(DaemonClient& client, const nlohmann::json& request, int extraMs = 0);
 nlohmann::json callOrFail(DaemonClient& client, const nlohmann::json& request, int extraMs = 0);
+
+// KEY=VALUE pairs of repeated --label options, checked as labels; a bad
+// one fails the command (exit 2).
+std::map<std::string, std::string> labelOptions(const std::vector<std::string>& pairs);
+// The names of the ships carrying every label of `selector`: all of them, or
+// only those running (what a signal can reach).
+std::vector<std::string> labelledShips(DaemonClient& client, const std::map<std::string, std::string>& selector,
+                                       bool runningOnly = false);
 
 // Gone or a zombie.
 bool processGone(pid_t pid);

@@ -192,6 +192,8 @@ TEST_F(Fleet, EnvFileValuesReachTheShipButNeverTheRecordAndAreReadAtEachStart) {
   Result shown = keelan({"inspect", "envy", "--json"});
   EXPECT_EQ(shown.out.find("hunter2"), std::string::npos) << shown.out;
   EXPECT_NE(shown.out.find(envFile), std::string::npos);
+  // The file names and the keys are shown; the values never.
+  EXPECT_EQ(nlohmann::json::parse(shown.out)["envFileKeys"][envFile], nlohmann::json({"PLAIN", "SECRET"})) << shown.out;
 
   write(envFile, "SECRET=changed\n");
   ASSERT_EQ(keelan({"stop", "envy"}).code, 0);

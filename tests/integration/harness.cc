@@ -401,6 +401,25 @@ Result KeelanTest::deploySh(const std::string& name, const std::string& script, 
   return keelan(args);
 }
 
+Result KeelanTest::deployShMany(const std::string& prefix, int n, const std::function<std::string(int)>& scriptOf) {
+  std::string root = makeRoot();
+  std::string fleet;
+  // JSON strings are TOML basic strings: the escapes nlohmann writes are TOML's too.
+  for (int i = 0; i < n; ++i)
+    fleet += "[ship." + prefix + std::to_string(i) + "]\nroot = " + nlohmann::json(root).dump() +
+             "\ncommand = " + nlohmann::json({"/bin/sh", "-c", scriptOf(i)}).dump() + "\n";
+  std::string file = base_ + "/" + prefix + "-fleet.toml";
+  std::ofstream(file) << fleet;
+  return keelan({"apply", file});
+}
+
+std::map<std::string, pid_t> KeelanTest::runningPids() {
+  std::map<std::string, pid_t> pids;
+  for (const auto& ship : json({"ps", "--json"}))
+    if (ship["processId"].is_number_integer()) pids[ship["name"].get<std::string>()] = ship["processId"].get<pid_t>();
+  return pids;
+}
+
 bool KeelanTest::eventually(const std::function<bool()>& condition, int timeoutMs) {
   int64_t deadline = monotonicMs() + timeoutMs;
   while (!condition()) {

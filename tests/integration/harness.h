@@ -103,6 +103,12 @@ class KeelanTest : public ::testing::Test {
   nlohmann::json inspect(const std::string& name);
   // deploy NAME --root ROOT [EXTRA...] -- /bin/sh -c SCRIPT (makeRoot() first)
   Result deploySh(const std::string& name, const std::string& script, const std::vector<std::string>& extra = {});
+  // Ships PREFIX0 … PREFIX(n-1), each `/bin/sh -c scriptOf(i)` in makeRoot(),
+  // deployed by one `keelan apply` of a fleet file: one CLI start instead of
+  // n (a sanitized CLI start costs ~0.2 s). Returns apply's result.
+  Result deployShMany(const std::string& prefix, int n, const std::function<std::string(int)>& scriptOf);
+  // name → pid of every running ship, from one `ps --json`.
+  std::map<std::string, pid_t> runningPids();
   // Polls `condition` every few milliseconds until it holds or the deadline passes.
   bool eventually(const std::function<bool()>& condition, int timeoutMs = 10000);
   // A raw connection to the daemon socket (the caller closes it), or -1.

@@ -210,11 +210,8 @@ TEST_F(Ships, BurstOf200ShipsEveryCodeExact) {
   // the same time once the lines are written.
   int gate = openGate();
   ASSERT_GE(gate, 0);
-  for (int i = 0; i < kShips; ++i) {
-    std::string script = "read line < /tmp/go; exit " + std::to_string(i);
-    Result d = deploySh("burst" + std::to_string(i), script);
-    ASSERT_EQ(d.code, 0) << d.err;
-  }
+  Result d = deployShMany("burst", kShips, [](int i) { return "read line < /tmp/go; exit " + std::to_string(i); });
+  ASSERT_EQ(d.code, 0) << d.out << d.err;
   EventStream events = subscribe();
   ASSERT_TRUE(events.ok());
   ASSERT_TRUE(releaseGate(gate, kShips));
@@ -241,11 +238,11 @@ TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
   constexpr int kShips = 100;
   int gate = openGate();
   ASSERT_GE(gate, 0);
+  Result d = deployShMany("held", kShips, [](int i) { return "read line < /tmp/go; exit " + std::to_string(i); });
+  ASSERT_EQ(d.code, 0) << d.out << d.err;
   std::vector<pid_t> pids;
-  for (int i = 0; i < kShips; ++i) {
-    ASSERT_EQ(deploySh("held" + std::to_string(i), "read line < /tmp/go; exit " + std::to_string(i)).code, 0);
-    pids.push_back(pidOf("held" + std::to_string(i)));
-  }
+  for (const auto& [name, pid] : runningPids()) pids.push_back(pid);
+  ASSERT_EQ(pids.size(), static_cast<size_t>(kShips));
   auto commits = [&] {
     Result m = keelan({"metrics"});
     const std::string counter = "\nkeelan_lmdb_commit_seconds_count ";
@@ -274,7 +271,8 @@ TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
   long after = commits();
   EXPECT_GE(after - before, 1);
   EXPECT_LE(after - before, 3) << "exits were committed one by one";
-  for (int i = 0; i < kShips; ++i) EXPECT_EQ(inspect("held" + std::to_string(i))["exitCode"], i);
+  for (const auto& ship : json({"ps", "--all", "--json"}))
+    EXPECT_EQ(ship["exitCode"], atoi(ship["name"].get<std::string>().c_str() + 4)) << ship["name"];
   EXPECT_TRUE(zombieChildrenOf(daemon).empty());
   close(gate);
 }
@@ -294,20 +292,19 @@ TEST_F(Ships, BeyondItsPidfdBudgetEveryExitIsStillExact) {
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   int gate = openGate();
   ASSERT_GE(gate, 0);
-  for (int i = 0; i < kShips; ++i) {
-    Result d = deploySh("many" + std::to_string(i), "read line < /tmp/go; exit " + std::to_string(i));
-    ASSERT_EQ(d.code, 0) << d.err;
-  }
+  Result d = deployShMany("many", kShips, [](int i) { return "read line < /tmp/go; exit " + std::to_string(i); });
+  ASSERT_EQ(d.code, 0) << d.out << d.err;
   EXPECT_NE(readFile(base_ + "/logs/monitor-daemon.log").find("further ships are watched without pidfds"),
             std::string::npos);
   EventStream events = subscribe();
   ASSERT_TRUE(events.ok());
   ASSERT_TRUE(releaseGate(gate, kShips));
   ASSERT_TRUE(events.waitForEach("stopped", names("many", kShips), 60000));
-  for (int i = 0; i < kShips; ++i) {
-    auto ship = inspect("many" + std::to_string(i));
-    EXPECT_EQ(ship["exitCode"], i);
-    EXPECT_EQ(ship["exitStatusSource"], "waitpid");
+  auto ships = json({"ps", "--all", "--json"});
+  ASSERT_EQ(ships.size(), static_cast<size_t>(kShips));
+  for (const auto& ship : ships) {
+    EXPECT_EQ(ship["exitCode"], atoi(ship["name"].get<std::string>().c_str() + 4)) << ship["name"];
+    EXPECT_EQ(ship["exitStatusSource"], "waitpid") << ship["name"];
   }
   EXPECT_TRUE(zombieChildrenOf(daemonPid()).empty());
   close(gate);

@@ -114,6 +114,36 @@ TEST_F(Verbs, ReloadSendsHupOrTheShipsReloadSignal) {
   EXPECT_EQ(keelan({"deploy", "bad", "--reload-signal", "NOPE", "--", "/bin/true"}).code, 2);
 }
 
+// --label on restart, kill and reload: the ships carrying every label; a
+// signal goes only to those of them that run.
+TEST_F(Verbs, LabelsSelectShipsForRestartKillAndReload) {
+  ASSERT_EQ(deployTrapper("t1", "t1", {"--label", "tier=web"}).code, 0);
+  ASSERT_EQ(deployTrapper("t2", "t2", {"--label", "tier=web"}).code, 0);
+  ASSERT_EQ(deployTrapper("other", "other", {"--label", "tier=db"}).code, 0);
+  ASSERT_EQ(deploySh("idle", "exit 0", {"--label", "tier=web"}).code, 0);
+  ASSERT_EQ(keelan({"wait", "idle"}).code, 0);
+  ASSERT_TRUE(eventually([&] { return marked("t1", "ready") && marked("t2", "ready") && marked("other", "ready"); }));
+
+  Result usr1 = keelan({"kill", "--label", "tier=web", "-s", "USR1"});
+  ASSERT_EQ(usr1.code, 0) << usr1.err;
+  EXPECT_TRUE(eventually([&] { return marked("t1", "USR1") && marked("t2", "USR1"); }));
+  EXPECT_EQ(usr1.out.find("idle"), std::string::npos) << "a stopped ship is not signalled: " << usr1.out;
+  Result reloaded = keelan({"reload", "--label", "tier=web"});
+  ASSERT_EQ(reloaded.code, 0) << reloaded.err;
+  EXPECT_TRUE(eventually([&] { return marked("t1", "HUP") && marked("t2", "HUP"); }));
+  EXPECT_FALSE(marked("other", "USR1"));
+  EXPECT_FALSE(marked("other", "HUP"));
+
+  Result restarted = keelan({"restart", "--label", "tier=db", "-t", "0"});
+  ASSERT_EQ(restarted.code, 0) << restarted.err;
+  EXPECT_EQ(inspect("other")["deployCount"], 2);
+  EXPECT_EQ(inspect("t1")["deployCount"], 1);
+  EXPECT_EQ(keelan({"kill", "--label", "tier=none"}).code, 0) << "a selector that matches nothing does nothing";
+  EXPECT_EQ(keelan({"kill", "t1", "--label", "tier=web"}).code, 2);
+  EXPECT_EQ(keelan({"reload"}).code, 2);
+  EXPECT_EQ(keelan({"restart", "--label", "no equals"}).code, 2);
+}
+
 TEST_F(Verbs, StopAllStopsEveryRunningShip) {
   for (const char* name : {"a", "b", "c"}) ASSERT_EQ(deploySh(name, "exec sleep 1000").code, 0);
   ASSERT_EQ(deploySh("done", "exit 0").code, 0);
