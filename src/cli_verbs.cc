@@ -45,7 +45,10 @@ int restartCommand(const VerbOptions& o) {
   auto selector = checkedSelection("restart", o);
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
   std::vector<std::string> names = selectedShips(client, selector, o, false);
-  if (names.empty()) return kExitOk;  // nothing carries the label
+  if (names.empty()) {  // nothing carries the label
+    if (o.asJson) std::cout << "[]\n";
+    return kExitOk;
+  }
   // Like stop, the reply comes once the old runs are reaped and the new ones spawned.
   json response = callOrFail(client, {{"op", "restart-ships"}, {"names", names}, {"timeoutSeconds", o.timeout}},
                              o.timeout * 1000);
@@ -69,7 +72,10 @@ int signalCommand(const VerbOptions& o, bool reload) {
   if (!reload && parseSignal(o.signal) == 0) fail(kExitUsage, "--signal: '" + o.signal + "' is not a signal");
   DaemonClient client = connectOrFail(clientSocket(basePaths()));
   std::vector<std::string> names = selectedShips(client, selector, o, true);
-  if (names.empty()) return kExitOk;
+  if (names.empty()) {
+    if (o.asJson) std::cout << "[]\n";
+    return kExitOk;
+  }
   json request = {{"op", reload ? "reload" : "kill"}, {"names", names}};
   if (!reload) request["signal"] = o.signal;
   json response = callOrFail(client, request);
