@@ -10,9 +10,9 @@
 #include <cstdlib>
 
 #include "keelan/pidfile.h"
-#include "keelan/ship.h"
 #include "keelan/proc_info.h"
 #include "keelan/protocol.h"
+#include "keelan/ship.h"
 #include "keelan/time_util.h"
 
 namespace keelan {

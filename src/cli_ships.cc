@@ -36,7 +36,6 @@ DaemonClient connectStartingIfNeeded(const Paths& paths) {
   return connectOrFail(socketPath);
 }
 
-
 namespace {
 
 // ------------------------------------------------------------ deploy

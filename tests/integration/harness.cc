@@ -413,6 +413,13 @@ Result KeelanTest::deployShMany(const std::string& prefix, int n, const std::fun
   return keelan({"apply", file});
 }
 
+long KeelanTest::metricSample(const std::string& sample) {
+  Result m = keelan({"metrics"});
+  const std::string line = "\n" + sample + " ";
+  size_t at = m.out.find(line);
+  return at == std::string::npos ? -1L : atol(m.out.c_str() + at + line.size());
+}
+
 std::map<std::string, pid_t> KeelanTest::runningPids() {
   std::map<std::string, pid_t> pids;
   for (const auto& ship : json({"ps", "--json"}))

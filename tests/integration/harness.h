@@ -107,6 +107,9 @@ class KeelanTest : public ::testing::Test {
   // deployed by one `keelan apply` of a fleet file: one CLI start instead of
   // n (a sanitized CLI start costs ~0.2 s). Returns apply's result.
   Result deployShMany(const std::string& prefix, int n, const std::function<std::string(int)>& scriptOf);
+  // The value of one unlabelled sample of `keelan metrics` (e.g.
+  // "keelan_lmdb_commit_seconds_count"), or -1 when it is absent.
+  long metricSample(const std::string& sample);
   // name → pid of every running ship, from one `ps --json`.
   std::map<std::string, pid_t> runningPids();
   // Polls `condition` every few milliseconds until it holds or the deadline passes.

@@ -243,12 +243,7 @@ TEST_F(Ships, ExitsFoundTogetherAreCommittedInOneTransaction) {
   std::vector<pid_t> pids;
   for (const auto& [name, pid] : runningPids()) pids.push_back(pid);
   ASSERT_EQ(pids.size(), static_cast<size_t>(kShips));
-  auto commits = [&] {
-    Result m = keelan({"metrics"});
-    const std::string counter = "\nkeelan_lmdb_commit_seconds_count ";
-    size_t at = m.out.find(counter);
-    return at == std::string::npos ? -1L : atol(m.out.c_str() + at + counter.size());
-  };
+  auto commits = [&] { return metricSample("keelan_lmdb_commit_seconds_count"); };
   long before = commits();
   ASSERT_GE(before, 0);
   EventStream events = subscribe();
