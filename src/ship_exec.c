@@ -1,10 +1,15 @@
 /* What the daemon spawns for a ship with a root or a user:
  *
- *   keelan-ship-exec ROOT CWD IDS -- COMMAND...
+ *   keelan-ship-exec [OPTION]... ROOT CWD IDS -- COMMAND...
  *
  * Like chroot(8), but it also enters CWD inside the root and switches to
  * the ids the daemon resolved (IDS: empty, or UID:GID[:G1,G2,...]), then
  * execs COMMAND so the ship keeps this PID.
+ *
+ * OPTIONs come first, one argument each, always `--name=value` or `--name`
+ * (ROOT is empty or absolute, so never taken for one):
+ *   --cgroup=DIR   join the cgroup DIR (write 0 to DIR/cgroup.procs) before
+ *                  anything else, so nothing the ship forks escapes it.
  *
  * It is C and libc only, linked statically as its own small binary: every
  * ship pays its start-up, and a static binary starts in a fraction of the
@@ -12,6 +17,7 @@
  * the same code where that binary is missing. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +64,37 @@ static int parseIds(const char* text, uid_t* uid, gid_t* gid, gid_t* groups, siz
   return 1;
 }
 
+static int joinCgroup(const char* dir) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/cgroup.procs", dir) >= (int)sizeof path) {
+    errno = ENAMETOOLONG;
+    return fail("cannot join the cgroup", dir);
+  }
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail("cannot join the cgroup", dir);
+  ssize_t written = write(fd, "0", 1);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return written == 1 ? 0 : fail("cannot join the cgroup", dir);
+}
+
+/* Applies one OPTION; 0, or the helper's exit code on failure. */
+static int applyOption(const char* option) {
+  if (strncmp(option, "--cgroup=", 9) == 0) return joinCgroup(option + 9);
+  fprintf(stderr, "keelan: unknown helper option '%s'\n", option);
+  return 127;
+}
+
 int keelan_ship_exec(int argc, char** argv) {
+  /* Options first: each is applied in order, before the root is entered. */
+  while (argc > 1 && strncmp(argv[1], "--", 2) == 0 && argv[1][2] != '\0') {
+    int rc = applyOption(argv[1]);
+    if (rc != 0) return rc;
+    argv[1] = argv[0];
+    ++argv;
+    --argc;
+  }
   if (argc < 6 || strcmp(argv[4], "--") != 0) {
     fprintf(stderr, "keelan: %s is internal to the daemon\n", argv[0]);
     return 127;

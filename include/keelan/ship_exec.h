@@ -1,8 +1,8 @@
 #pragma once
 // The chroot helper the daemon spawns for a ship with a root or a user:
-//   keelan-ship-exec ROOT CWD IDS -- COMMAND...   (src/ship_exec.c)
+//   keelan-ship-exec [OPTION]... ROOT CWD IDS -- COMMAND...   (src/ship_exec.c)
 // or, where that static binary is missing, the same code as
-//   keelan __ship-exec ROOT CWD IDS -- COMMAND...
+//   keelan __ship-exec [OPTION]... ROOT CWD IDS -- COMMAND...
 // IDS is empty or UID:GID[:G1,G2,...], resolved by the daemon.
 #include <string>
 
