@@ -84,12 +84,20 @@ void printTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// ", 2 processes still running": what a stopped ship's main process left behind.
+std::string stillRunning(const json& ship) {
+  uint64_t left = ship.value("processesLeft", uint64_t{0});
+  if (left == 0 || ship.value("status", "") == "running") return "";
+  return ", " + std::to_string(left) + (left == 1 ? " process" : " processes") + " still running";
+}
+
 void printShipTable(const json& ships) {
   std::vector<std::vector<std::string>> rows = {{"NAME", "STATUS", "PID", "STARTED", "STOPPED", "EXIT"}};
   for (const auto& ship : ships) {
     std::string status = ship.value("status", "");
     if (ship.value("adopted", false) && status == "running") status += " (adopted)";
     if (status == "backoff") status += " until " + str(ship["nextAttemptAt"]);
+    status += stillRunning(ship);
     rows.push_back({ship["name"].get<std::string>(), status, pidText(ship["processId"]), str(ship["startedAt"]),
                     str(ship["stoppedAt"]), exitColumn(ship)});
   }
@@ -113,7 +121,9 @@ void printHistory(const json& ship) {
 
 void printShipDetails(const json& ship) {
   printField("name:         ", ship["name"].get<std::string>());
-  printField("status:       ", ship["status"].get<std::string>() + (ship.value("adopted", false) ? " (adopted)" : ""));
+  printField("status:       ", ship["status"].get<std::string>() + (ship.value("adopted", false) ? " (adopted)" : "") +
+                                 stillRunning(ship));
+  printField("kill mode:    ", ship.value("killMode", "control-group"));
   printField("pid:          ", pidText(ship["processId"]));
   std::string command;
   for (const auto& arg : ship["command"]) command += (command.empty() ? "" : " ") + arg.get<std::string>();
@@ -172,6 +182,7 @@ void printDaemonStatusJson(const DaemonStatusView& view) {
               {"ships", s["ships"]},
               {"adopted", s["adopted"]},
               {"orphansReaped", s["orphansReaped"]},
+              {"processTracking", s.value("processTracking", json())},
               {"generation", s.value("generation", json())},
               {"store", s.value("store", json::object())}};
   if (s.contains("restartError")) out["restartError"] = s["restartError"];
@@ -220,6 +231,7 @@ void printDaemonStatus(const DaemonStatusView& view) {
             << "  ships:     running " << ships.value("running", 0) << ", stopped " << ships.value("stopped", 0)
             << ", failed " << ships.value("failed", 0) << ", backoff " << ships.value("backoff", 0) << ", lost "
             << ships.value("lost", 0) << " (adopted " << s.value("adopted", 0) << ")\n";
+  if (s.contains("processTracking")) std::cout << "  tracking:  " << str(s["processTracking"]) << "\n";
   if (s.contains("store") && s["store"].is_object()) printStoreLine(s["store"]);
   if (!view.recentLog.empty()) {
     std::cout << "recent log:\n";

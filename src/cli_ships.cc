@@ -41,14 +41,14 @@ namespace {
 // ------------------------------------------------------------ deploy
 
 struct DeployOptions {
-  std::string name, root, cwd, file, user, restart, onExit, maxLogSize, reloadSignal;
+  std::string name, root, cwd, file, user, restart, onExit, maxLogSize, reloadSignal, killMode;
   int maxLogFiles = 0;
   std::vector<std::string> env, command, envFiles, labels;
   bool replace = false, wait = false;
 
   bool flagsGiven() const {
     return !root.empty() || !cwd.empty() || !env.empty() || !command.empty() || !user.empty() || !restart.empty() ||
-           !onExit.empty() || !maxLogSize.empty() || maxLogFiles > 0 || !reloadSignal.empty() ||
+           !onExit.empty() || !maxLogSize.empty() || maxLogFiles > 0 || !reloadSignal.empty() || !killMode.empty() ||
            !envFiles.empty() || !labels.empty();
   }
 };
@@ -71,6 +71,7 @@ void applyFlags(const DeployOptions& o, const std::string& cwd, json& ship) {
   if (!o.maxLogSize.empty()) ship["maxLogSize"] = o.maxLogSize;
   if (o.maxLogFiles > 0) ship["maxLogFiles"] = o.maxLogFiles;
   if (!o.reloadSignal.empty()) ship["reloadSignal"] = o.reloadSignal;
+  if (!o.killMode.empty()) ship["killMode"] = o.killMode;
   if (!o.command.empty()) ship["command"] = o.command;
   if (!o.envFiles.empty()) {
     json files = json::array();
@@ -362,6 +363,8 @@ void addDeploy(CLI::App& app, CliAction& action, const Shared& o) {
   deploy->add_option("--max-log-size", d.maxLogSize, "rotate this ship's logs past this size (e.g. 10M)");
   deploy->add_option("--max-log-files", d.maxLogFiles, "rotated log files kept for this ship")->check(CLI::Range(1, 1000));
   deploy->add_option("--reload-signal", d.reloadSignal, "what `keelan reload` sends this ship (default HUP)");
+  deploy->add_option("--kill-mode", d.killMode, "control-group (stop every process of the ship) or process (only the main one)")
+      ->check(CLI::IsMember({"control-group", "process"}));
   deploy->add_flag("--replace", d.replace, "stop a running ship of this name first");
   deploy->add_flag("--wait", d.wait, "wait for the ship to stop and exit with its code");
   deploy->add_option("command", d.command, "COMMAND [ARG...] after --");

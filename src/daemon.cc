@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -53,7 +54,14 @@ struct Modules {
     reaper.setListener(supervisor);
     watcher.setListener(supervisor);
     server.setHandler(operations);
+    // KEELAN_TEST_SESSION_TRACKING=1 (tests only) forces the fallback.
+    const char* session = std::getenv("KEELAN_TEST_SESSION_TRACKING");
+    if (session != nullptr && std::string(session) == "1") cgroupsWhy = "forced by KEELAN_TEST_SESSION_TRACKING";
+    else cgroups = ShipCgroups::open(config.paths.base, cgroupsWhy);
+    supervisor.setCgroups(cgroups.get());
   }
+  std::string cgroupsWhy;  // why there are none
+  std::unique_ptr<ShipCgroups> cgroups;  // outlives the supervisor that points at it
   PidfdBudget pidfds;
   Spawner spawner;
   ExitHooks hooks;
@@ -260,6 +268,12 @@ std::string Daemon::startLoop() {
   m_->server.setWake([this] { turn_.comeBack(); });
   log_.setBatched(true);
   m_->watcher.start(&loop_, static_cast<uint64_t>(config_.intervalSeconds) * 1000, config_.noPidfd);
+  if (m_->cgroups) {
+    m_->cgroups->start(&loop_, m_->supervisor);
+    log_.info("process tracking: cgroup " + m_->cgroups->subtree());
+  } else {
+    log_.warn("process tracking: session (" + m_->cgroupsWhy + ")");
+  }
   m_->supervisor.recover(bootId_, self_);
   m_->supervisor.flush();
   // Recovery's parsed records and batch copies are gone; give the memory back

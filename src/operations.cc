@@ -133,6 +133,7 @@ void Operations::handle(const ClientInfo&, const PendingReply& to, const request
   out["uptimeSeconds"] = daemon_.uptimeSeconds();
   out["ships"] = supervisor_.countsByStatus();
   out["adopted"] = supervisor_.adopted();
+  out["processTracking"] = supervisor_.processTracking();
   out["orphansReaped"] = supervisor_.counters().orphansReaped;
   out["clients"] = supervisor_.outbox().clients();
   out["store"] = supervisor_.gate().outage().toJson(monotonicMs());

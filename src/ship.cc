@@ -209,6 +209,11 @@ ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
       spec.envFiles = stringOrStrings(value, "envFile");
     } else if (key == "labels") {
       spec.labels = stringObject(value, "labels");
+    } else if (key == "killMode") {
+      if (value.is_null()) continue;
+      auto mode = value.is_string() ? parseKillMode(value.get<std::string>()) : std::nullopt;
+      if (!mode) throw std::invalid_argument("field 'killMode' must be control-group or process");
+      spec.killMode = *mode;
     } else {
       throw std::invalid_argument("unknown field '" + key + "'");
     }
@@ -228,7 +233,18 @@ json shipSpecToJson(const ShipSpec& spec) {
   if (spec.reloadSignal > 0) out["reloadSignal"] = reloadSignalText(spec.reloadSignal);
   out["envFile"] = spec.envFiles;
   out["labels"] = spec.labels;
+  out["killMode"] = killModeName(spec.killMode);
   return out;
+}
+
+const char* killModeName(ShipSpec::KillMode mode) {
+  return mode == ShipSpec::KillMode::process ? "process" : "control-group";
+}
+
+std::optional<ShipSpec::KillMode> parseKillMode(const std::string& text) {
+  if (text == "control-group") return ShipSpec::KillMode::controlGroup;
+  if (text == "process") return ShipSpec::KillMode::process;
+  return std::nullopt;
 }
 
 int reloadSignalOf(const ShipSpec& spec) { return spec.reloadSignal > 0 ? spec.reloadSignal : SIGHUP; }
@@ -359,9 +375,11 @@ std::string shipRecordText(const ShipRecord& record) {
   out.reserve(640);
   out += "{\"adopted\":";
   out += record.adopted ? "true" : "false";
+  appendStringOrNullMember(out, ",\"adoptedReason\":", record.adoptedReason);
   out += ",\"applied\":";
   out += spec.managedByApply ? "true" : "false";
   appendStringOrNullMember(out, ",\"bootId\":", record.bootId);
+  appendStringOrNullMember(out, ",\"cgroup\":", record.cgroup);
   out += ",\"command\":";
   appendStringArray(out, spec.command);
   out += ",\"coreDumped\":";
@@ -376,9 +394,12 @@ std::string shipRecordText(const ShipRecord& record) {
   out += ",\"exitCode\":";
   out += exited ? std::to_string(exit.code) : "null";
   appendStringOrNullMember(out, ",\"exitStatusSource\":", record.exitSource);
-  out += ",\"labels\":";
+  out += ",\"killMode\":\"";
+  out += killModeName(spec.killMode);
+  out += "\",\"labels\":";
   appendStringObject(out, spec.labels);
   appendStringOrNullMember(out, ",\"lastCheckedAt\":", record.lastCheckedAt);
+  out += ",\"leftoverProcesses\":" + std::to_string(record.leftoverProcesses);
   out += ",\"maxLogFiles\":";
   out += spec.maxLogFiles > 0 ? std::to_string(spec.maxLogFiles) : "null";
   out += ",\"maxLogSize\":";
@@ -393,6 +414,7 @@ std::string shipRecordText(const ShipRecord& record) {
   out += ",\"processId\":";
   out += record.pid > 0 ? std::to_string(record.pid) : "null";
   out += ",\"processStartTime\":" + std::to_string(record.startTime);
+  out += ",\"processesLeft\":" + std::to_string(record.processesLeft);
   if (spec.reloadSignal > 0) {
     out += ",\"reloadSignal\":";
     appendString(out, reloadSignalText(spec.reloadSignal));
@@ -430,6 +452,10 @@ json shipRecordToJson(const ShipRecord& record) {
   out["stoppedReason"] = orNull(record.stoppedReason);
   out["error"] = orNull(record.error);
   out["adopted"] = record.adopted;
+  out["adoptedReason"] = orNull(record.adoptedReason);
+  out["cgroup"] = orNull(record.cgroup);
+  out["leftoverProcesses"] = record.leftoverProcesses;
+  out["processesLeft"] = record.processesLeft;
   out["applied"] = record.spec.managedByApply;
   out["wanted"] = wantedName(record.wanted);
   out["lastCheckedAt"] = orNull(record.lastCheckedAt);
@@ -446,7 +472,7 @@ ShipRecord shipRecordFromJson(const json& in) {
   ShipRecord record;
   json specPart = json::object();
   for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit", "maxLogSize", "maxLogFiles",
-                            "reloadSignal", "envFile", "labels"})
+                            "reloadSignal", "envFile", "labels", "killMode"})
     if (in.contains(field)) specPart[field] = in[field];
   record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
   record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);
@@ -460,6 +486,10 @@ ShipRecord shipRecordFromJson(const json& in) {
   record.stoppedReason = stringOrEmpty(in, "stoppedReason");
   record.error = stringOrEmpty(in, "error");
   record.adopted = in.contains("adopted") && in["adopted"].is_boolean() && in["adopted"].get<bool>();
+  record.adoptedReason = stringOrEmpty(in, "adoptedReason");
+  record.cgroup = stringOrEmpty(in, "cgroup");
+  record.leftoverProcesses = counterField(in, "leftoverProcesses");
+  record.processesLeft = counterField(in, "processesLeft");
   record.spec.managedByApply = in.contains("applied") && in["applied"].is_boolean() && in["applied"].get<bool>();
   // Records from before desired state: what was running was wanted running.
   std::string wanted = stringOrEmpty(in, "wanted");
@@ -480,6 +510,7 @@ json runRecordToJson(const RunRecord& run) {
   out["stoppedAt"] = orNull(run.stoppedAt);
   putExit(out, run.exit);
   out["stoppedReason"] = orNull(run.stoppedReason);
+  out["leftoverProcesses"] = run.leftoverProcesses;
   return out;
 }
 
@@ -491,6 +522,7 @@ RunRecord runRecordFromJson(const json& in) {
   run.stoppedAt = stringOrEmpty(in, "stoppedAt");
   run.exit = getExit(in);
   run.stoppedReason = stringOrEmpty(in, "stoppedReason");
+  run.leftoverProcesses = counterField(in, "leftoverProcesses");
   return run;
 }
 

@@ -23,7 +23,7 @@ namespace keelan {
 
 using nlohmann::json;
 
-const ShipKey kShipKeys[12] = {
+const ShipKey kShipKeys[13] = {
     {"root", "root", ShipKeyKind::string},
     {"cwd", "cwd", ShipKeyKind::string},
     {"command", "command", ShipKeyKind::strings},
@@ -36,6 +36,7 @@ const ShipKey kShipKeys[12] = {
     {"max-log-size", "maxLogSize", ShipKeyKind::sizeOrInteger},
     {"max-log-files", "maxLogFiles", ShipKeyKind::integer},
     {"reload-signal", "reloadSignal", ShipKeyKind::string},
+    {"kill-mode", "killMode", ShipKeyKind::string},
 };
 
 namespace {

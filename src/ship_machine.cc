@@ -19,6 +19,7 @@ const char* eventName(const ship_event::Adopted&) { return "adopted"; }
 const char* eventName(const ship_event::StopRequested&) { return "stop_requested"; }
 const char* eventName(const ship_event::RestartDue&) { return "restart_due"; }
 const char* eventName(const ship_event::Checked&) { return "checked"; }
+const char* eventName(const ship_event::Reconciled&) { return "reconciled"; }
 
 // One step: the record, the world, and the actions gathered so far. Each
 // event has its handler; the state switches live in the transitions of
@@ -38,6 +39,7 @@ class Stepper {
   void operator()(const ship_event::StopRequested& event);
   void operator()(const ship_event::RestartDue& event);
   void operator()(const ship_event::Checked& event);
+  void operator()(const ship_event::Reconciled& event);
 
  private:
   const std::string& name() const { return record_.spec.name; }
@@ -149,7 +151,7 @@ void Stepper::operator()(const ship_event::SpawnFailed& event) {
 
 void Stepper::operator()(const ship_event::Exited& event) {
   std::string reason = event.reason.empty() && record_.stopRequested ? "stopped by request" : event.reason;
-  if (!commit(onExited(record_, event.exit, event.source, reason, now_.iso))) return;
+  if (!commit(onExited(record_, event.exit, event.source, reason, now_.iso, event.leftoverProcesses))) return;
   act(ship_action::CountExit{event.exit});
   // The reason as the event gave it: a stop by request is not spelled out.
   log(Level::info, "ship " + name() + " pid=" + std::to_string(record_.pid) + " stopped: " + event.exit.describe() +
@@ -212,6 +214,13 @@ void Stepper::operator()(const ship_event::Checked& event) {
   if (record_.status != ShipStatus::running) return refuseEvent(eventName(event));
   accept();
   record_.lastCheckedAt = now_.iso;
+}
+
+// Its wish is unknown (no deploy was acknowledged): it is not wanted running,
+// so it is not restarted by policy nor started after a reboot.
+void Stepper::operator()(const ship_event::Reconciled& event) {
+  if (!commit(onReconciled(record_, event.pid, event.startTime, event.bootId, event.reason, now_.iso))) return;
+  log(Level::warn, "ship " + name() + " pid=" + std::to_string(event.pid) + " adopted: " + event.reason);
 }
 
 }  // namespace

@@ -37,6 +37,9 @@ Transition onSpawned(ShipRecord& record, pid_t pid, uint64_t startTime, const st
       record.stoppedReason.clear();
       record.error.clear();
       record.adopted = false;
+      record.adoptedReason.clear();
+      record.leftoverProcesses = 0;
+      record.processesLeft = 0;
       record.lastCheckedAt.clear();
       record.nextAttemptMs = 0;
       record.deployCount += 1;
@@ -74,10 +77,12 @@ Transition onSpawnFailed(ShipRecord& record, const std::string& error, const std
 }
 
 Transition onExited(ShipRecord& record, const ExitStatus& exit, const std::string& source,
-                    const std::string& reason, const std::string& at) {
+                    const std::string& reason, const std::string& at, uint64_t leftoverProcesses) {
   switch (record.status) {
     case ShipStatus::running:
     case ShipStatus::lost: {
+      record.leftoverProcesses = leftoverProcesses;
+      record.processesLeft = leftoverProcesses;
       record.status = ShipStatus::stopped;
       record.stoppedAt = at;
       record.exit = exit;
@@ -85,7 +90,7 @@ Transition onExited(ShipRecord& record, const ExitStatus& exit, const std::strin
       record.stoppedReason = reason;
       record.runCount += 1;
       Transition t = accept("stopped");
-      t.finishedRun = RunRecord{record.runCount, record.pid, record.startedAt, at, exit, reason};
+      t.finishedRun = RunRecord{record.runCount, record.pid, record.startedAt, at, exit, reason, leftoverProcesses};
       return t;
     }
     case ShipStatus::stopped:
@@ -94,6 +99,17 @@ Transition onExited(ShipRecord& record, const ExitStatus& exit, const std::strin
       return refuse(record, "exited");
   }
   return refuse(record, "exited");
+}
+
+Transition onReconciled(ShipRecord& record, pid_t pid, uint64_t startTime, const std::string& bootId,
+                        const std::string& reason, const std::string& at) {
+  if (record.status == ShipStatus::running) return refuse(record, "reconciled");
+  Transition t = onSpawned(record, pid, startTime, bootId, at);
+  record.adopted = true;
+  record.adoptedReason = reason;
+  record.lastCheckedAt = at;
+  t.event = "adopted";
+  return t;
 }
 
 Transition onAdopted(ShipRecord& record, const std::string& at) {

@@ -63,7 +63,7 @@ std::string Spawner::check(const ShipSpec& spec) const {
   return "";
 }
 
-SpawnResult Spawner::spawnShip(const ShipSpec& spec) {
+SpawnResult Spawner::spawnShipIn(const ShipSpec& spec, const std::string& cgroupDir) {
   SpawnResult result;
   if ((result.error = check(spec)) != "") return result;
   // The helper gets numeric ids: the root may have no passwd, and the
@@ -77,11 +77,12 @@ SpawnResult Spawner::spawnShip(const ShipSpec& spec) {
   ShipLogFds logs;
   if ((result.error = logFiles_.acquire(spec.name, logs)) != "") return result;
   ProcessSpec process;
-  bool helper = !spec.root.empty() || !spec.user.empty();
+  bool helper = !spec.root.empty() || !spec.user.empty() || !cgroupDir.empty();
   // Without a root the ship starts in the base directory, with or without the helper.
   if (helper) {
     if (shipExec_.empty()) process.argv = {config_.selfExe, kShipExecVerb};
     else process.argv = {shipExec_};
+    if (!cgroupDir.empty()) process.argv.push_back("--cgroup=" + cgroupDir);
     process.argv.insert(process.argv.end(),
                         {spec.root, spec.cwd.empty() && spec.root.empty() ? config_.paths.base : spec.cwd, ids, "--"});
   }

@@ -1,6 +1,9 @@
 #include "keelan/supervisor.h"
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 #include <variant>
 
 #include "keelan/log_rotation.h"
@@ -28,6 +31,10 @@ Supervisor::Supervisor(uv_loop_t* loop, Logger& log, const DaemonConfig& config,
       gate_(parts.store, parts.outbox, log, config, [this] {
         if (parts_.reaper.holdsUnreleased()) parts_.reaper.release();
       }) {
+  // Test only: die between uv_spawn and the commit of the spawn, so that
+  // start-up reconciliation can be tested. Read once.
+  const char* crash = std::getenv("KEELAN_TEST_CRASH_AFTER_SPAWN");
+  crashAfterSpawn_ = crash != nullptr && std::string(crash) == "1";
   settings_.backoffFirstMs = config.backoffFirstMs;
   settings_.defaultOnExit = !config.defaultOnExit.empty();
   settings_.webhook = !config.webhookUrl.empty();
@@ -74,8 +81,12 @@ std::string Supervisor::stepShip(ShipRecord& record, const ShipEvent& event) {
   bool stopped = false;
   const std::string name = record.spec.name;
   for (const auto& action : result.actions) run(record, action, committed, stopped);
-  // Last: completing a stop may remove the record.
-  if (stopped) onStopped(name);
+  // Last: completing a stop may remove the record. With kill mode
+  // control-group a stop completes once the whole tree is gone.
+  if (stopped) {
+    if (treeBusy(record)) treeWaiters_.insert(name);
+    else onStopped(name);
+  }
   return committed;
 }
 
@@ -137,7 +148,7 @@ void Supervisor::childExited(pid_t pid, const ExitStatus& exit, std::chrono::ste
   shipOfPid_.erase(known);
   ShipRecord* record = findMutable(name);
   if (record == nullptr || record->pid != pid || record->status != ShipStatus::running) return;
-  stepShip(*record, ship_event::Exited{exit, "waitpid", ""});
+  shipExited(*record, ship_event::Exited{exit, "waitpid", ""});
   gate_.exitSeen(seen);
 }
 
@@ -162,8 +173,8 @@ void Supervisor::adoptedEnded(const std::string& name, std::optional<ExitStatus>
     return;
   }
   stepShip(*record, ship_event::Checked{});
-  if (exact) stepShip(*record, ship_event::Exited{*exact, "pidfd", ""});
-  else stepShip(*record, ship_event::Exited{{}, "", why});
+  if (exact) shipExited(*record, ship_event::Exited{*exact, "pidfd", ""});
+  else shipExited(*record, ship_event::Exited{{}, "", why});
 }
 
 void Supervisor::adoptedChecked(const std::string& name) {
@@ -214,12 +225,20 @@ std::string Supervisor::startShip(ShipRecord& record, const ShipSpec& spec, bool
   record.spec = spec;
   if (spec.maxLogSize > 0) logLimited_.insert(spec.name);
   else logLimited_.erase(spec.name);
-  SpawnResult child = parts_.spawner.spawnShip(spec);
+  std::string cgroup;
+  if (cgroups_ != nullptr) cgroup = cgroups_->makeRun(spec.name, record.deployCount + 1, error);
+  SpawnResult child;
+  if (error.empty()) child = parts_.spawner.spawnShipIn(spec, cgroup);
+  else child.error = error;
+  if (crashAfterSpawn_ && child.error.empty()) _exit(70);
   if (!child.error.empty()) {
+    if (!cgroup.empty()) ShipCgroups::remove(cgroup);
     stepShip(record, ship_event::SpawnFailed{child.error, automatic});
     error = child.error;
     return "";
   }
+  record.cgroup = cgroup;
+  if (!cgroup.empty()) trackCgroup(cgroup, spec.name);
   uint64_t startTime = 0;
   if (auto stat = readProcStat(child.pid)) startTime = stat->startTime;
   if (auto owned = sessionOwner_.find(record.pid); owned != sessionOwner_.end() && owned->second == spec.name)

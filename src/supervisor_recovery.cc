@@ -21,6 +21,7 @@ void Supervisor::recover(const std::string& bootId, pid_t self) {
     if (ship.status == ShipStatus::backoff) backoffQueue_.emplace(ship.nextAttemptMs, name);
     if (ship.status == ShipStatus::running) recoverRunning(ship, bootId, self);
   }
+  reconcileCgroups();
   startWantedAfterReboot(bootId);
 }
 

@@ -158,7 +158,7 @@ void Supervisor::stopShips(std::unique_ptr<StopRequest> request, int signal, int
     ShipRecord* record = findMutable(name);
     stepShip(*record, ship_event::StopRequested{});
     log_.info("stopping ship " + name + " pid=" + std::to_string(record->pid) + " with " + signalName(signal));
-    if (!signalShip(*record, signal)) log_.warn("cannot signal ship " + name + ": " + strerror(errno));
+    if (!signalTree(*record, signal)) log_.warn("cannot signal ship " + name + ": " + strerror(errno));
   }
   stops_.push_back(std::move(request));
   if (stop->remaining.empty()) {
@@ -176,9 +176,14 @@ void Supervisor::stopShips(std::unique_ptr<StopRequest> request, int signal, int
 void Supervisor::escalate(StopRequest& stop) {
   for (const auto& name : stop.remaining) {
     const ShipRecord* record = find(name);
-    if (record == nullptr || record->status != ShipStatus::running) continue;
-    log_.warn("ship " + name + " did not stop in time; sending SIGKILL");
-    signalShip(*record, SIGKILL);
+    if (record == nullptr) continue;
+    bool tree = treeWaiters_.count(name) > 0;
+    if (record->status != ShipStatus::running && !tree) continue;
+    log_.warn("ship " + name + " did not stop in time; " +
+              (cgroups_ != nullptr && record->spec.killMode == ShipSpec::KillMode::controlGroup
+                   ? "sending SIGKILL to its cgroup (cgroup.kill)"
+                   : "sending SIGKILL"));
+    killTree(*record);
   }
 }
 
@@ -244,6 +249,7 @@ void Supervisor::forgetShip(const std::string& name) {
   }
   if (auto owned = sessionOwner_.find(record->pid); owned != sessionOwner_.end() && owned->second == name)
     sessionOwner_.erase(owned);
+  treeWaiters_.erase(name);
   ships_.erase(name);
   parts_.spawner.forgetShip(name);
   logLimited_.erase(name);
@@ -258,6 +264,8 @@ void Supervisor::shutDown() {
   for (auto& stop : stops_) gate_.replyError(stop->reply, errc::shutting_down, "the daemon is shutting down");
   stops_.clear();
   backoffTimer_.reset();
+  treeWaiters_.clear();
+  leftoverKills_.clear();
 }
 
 }  // namespace keelan

@@ -32,6 +32,7 @@ inline constexpr const char* store_unavailable = "store_unavailable";
 inline constexpr const char* conflict = "conflict";
 inline constexpr const char* reply_too_large = "reply_too_large";
 inline constexpr const char* out_of_memory = "out_of_memory";
+inline constexpr const char* unsupported = "unsupported";
 }  // namespace errc
 
 // The name this module gave keelan's one error type before it had one.

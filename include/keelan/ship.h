@@ -58,6 +58,12 @@ struct ShipSpec {
   // values are never stored: only these paths are.
   std::vector<std::string> envFiles;
   std::map<std::string, std::string> labels;  // selectors of ps, stop, rm (labelsMatch)
+  // Process tree (issue 15)
+  // control-group (systemd's KillMode=): stop signals every process of the
+  // ship's cgroup, and what its main process leaves behind is killed.
+  // process: only the main process is signalled; leftovers run on.
+  enum class KillMode { controlGroup, process };
+  KillMode killMode = KillMode::controlGroup;
   // Not part of the definition: set when `keelan apply` deployed it, so
   // `apply --prune` never removes a ship deployed by hand. Stored in the
   // record as `applied`; ignored when definitions are compared.
@@ -70,6 +76,9 @@ int reloadSignalOf(const ShipSpec& spec);
 // Whether `labels` holds every KEY=VALUE of `selector` (an empty selector
 // matches every ship).
 bool labelsMatch(const std::map<std::string, std::string>& labels, const std::map<std::string, std::string>& selector);
+
+const char* killModeName(ShipSpec::KillMode mode);
+std::optional<ShipSpec::KillMode> parseKillMode(const std::string& text);
 
 // Returns an error message, empty when valid.
 std::string validateShipName(const std::string& name);
@@ -99,6 +108,7 @@ struct RunRecord {
   std::string stoppedAt;
   ExitStatus exit;
   std::string stoppedReason;
+  uint64_t leftoverProcesses = 0;  // processes left in the run's cgroup when its main process ended
 };
 
 struct ShipRecord {
@@ -116,6 +126,7 @@ struct ShipRecord {
   std::string stoppedReason;
   std::string error;  // why a spawn failed
   bool adopted = false;
+  std::string adoptedReason;  // why an adopted run was not ours on record (reconciliation)
   std::string lastCheckedAt;
   Wanted wanted = Wanted::stopped;
   uint64_t deployCount = 0;
@@ -123,6 +134,12 @@ struct ShipRecord {
   uint64_t restarts = 0;       // automatic restarts, all time
   uint64_t restartStreak = 0;  // automatic restarts in a row
   int64_t nextAttemptMs = 0;   // with backoff: when, in wall-clock ms
+  // Process tree (issue 15): the run's cgroup ("" without cgroup tracking),
+  // what its main process left behind at its end, and how many of those
+  // still run (kill mode process, or control-group while they are killed).
+  std::string cgroup;
+  uint64_t leftoverProcesses = 0;
+  uint64_t processesLeft = 0;
   // In memory only (never stored): a stop was asked for, so the next exit
   // is "stopped by request" and not restarted. Set by the ship machine.
   bool stopRequested = false;

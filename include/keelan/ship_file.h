@@ -27,7 +27,7 @@ struct ShipKey {
   const char* json;
   ShipKeyKind kind;
 };
-extern const ShipKey kShipKeys[12];
+extern const ShipKey kShipKeys[13];
 
 struct ShipDefinition {
   std::string name;

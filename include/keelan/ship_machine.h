@@ -61,10 +61,20 @@ struct Exited {
   ExitStatus exit;  // unknown when the status could not be had
   std::string source;  // "waitpid", "pidfd", or "" when unknown
   std::string reason;
+  uint64_t leftoverProcesses = 0;  // still in the run's cgroup (or session) when the main process ended
 };
 // A running ship found alive (or a zombie we do not parent) at start-up.
 struct Adopted {
   bool zombie = false;  // exited, not yet reaped by its parent: not logged as adopted
+};
+// A process found in a ship's cgroup at start-up with no running record
+// (spawned just before a daemon crash, never committed): recorded as an
+// adopted run with `reason`. Refused on a running ship.
+struct Reconciled {
+  pid_t pid = 0;
+  uint64_t startTime = 0;
+  std::string bootId;
+  std::string reason;
 };
 // `stop` or `rm`: a running ship's next exit is not restarted; a pending
 // restart (backoff) is cancelled at once. Any other ship: nothing to do.
@@ -79,7 +89,7 @@ struct Checked {};
 
 using ShipEvent = std::variant<ship_event::DeployRequested, ship_event::Spawned, ship_event::SpawnFailed,
                                ship_event::Exited, ship_event::Adopted, ship_event::StopRequested,
-                               ship_event::RestartDue, ship_event::Checked>;
+                               ship_event::RestartDue, ship_event::Checked, ship_event::Reconciled>;
 
 namespace ship_action {
 // Write the record (as it was at this point of the step) to the store's

@@ -27,8 +27,10 @@ Transition onSpawned(ShipRecord& record, pid_t pid, uint64_t startTime, const st
                      const std::string& at);
 Transition onSpawnFailed(ShipRecord& record, const std::string& error, const std::string& at);
 Transition onExited(ShipRecord& record, const ExitStatus& exit, const std::string& source,
-                    const std::string& reason, const std::string& at);
+                    const std::string& reason, const std::string& at, uint64_t leftoverProcesses = 0);
 Transition onAdopted(ShipRecord& record, const std::string& at);
+Transition onReconciled(ShipRecord& record, pid_t pid, uint64_t startTime, const std::string& bootId,
+                        const std::string& reason, const std::string& at);
 // stopped/failed -> backoff: a restart is due at nextAttemptMs.
 Transition onBackoff(ShipRecord& record, int64_t nextAttemptMs, uint64_t streak);
 // backoff -> stopped: `keelan stop` or `rm` cancelled the pending restart.

@@ -43,6 +43,9 @@ class ProcessStarter {
  public:
   virtual ~ProcessStarter() = default;
   virtual SpawnResult spawnShip(const ShipSpec& spec) = 0;
+  // The same, the ship joining the cgroup `cgroupDir` (through the helper)
+  // before it execs, so nothing it forks escapes; "": none.
+  virtual SpawnResult spawnShipIn(const ShipSpec& spec, const std::string& /*cgroupDir*/) { return spawnShip(spec); }
   virtual SpawnResult spawn(const ProcessSpec& process) = 0;
   // The ship is gone (rm): whatever is kept for it (its log fds) is closed.
   virtual void forgetShip(const std::string& /*name*/) {}
@@ -56,7 +59,8 @@ class Spawner : public ProcessStarter {
 
   // The ship's logs are opened (appending, never through a symlink), then
   // its command runs, through the chroot helper when it has a root or user.
-  SpawnResult spawnShip(const ShipSpec& spec) override;
+  SpawnResult spawnShip(const ShipSpec& spec) override { return spawnShipIn(spec, ""); }
+  SpawnResult spawnShipIn(const ShipSpec& spec, const std::string& cgroupDir) override;
   SpawnResult spawn(const ProcessSpec& process) override;
   void forgetShip(const std::string& name) override { logFiles_.forget(name); }
   // SIGHUP (logrotate): kept ship log fds are closed, reopened at the next spawn.

@@ -28,6 +28,7 @@
 #include "keelan/pidfd_budget.h"
 #include "keelan/reaper.h"
 #include "keelan/server.h"
+#include "keelan/ship_cgroups.h"
 #include "keelan/ship_machine.h"
 #include "keelan/ship_ops.h"
 #include "keelan/spawner.h"
@@ -55,12 +56,29 @@ struct SupervisorParts {
   PidfdBudget& pidfds;
 };
 
-class Supervisor : public ReaperListener, public WatcherListener {
+class Supervisor;
+// What a ship's main process left behind, on its way out: SIGKILL (or
+// cgroup.kill) at the timeout.
+struct LeftoverKill {
+  Supervisor* owner = nullptr;
+  std::string dir;  // a run cgroup, or "" for a session
+  pid_t session = 0;
+  UvHandle<uv_timer_t> timer;
+};
+
+class Supervisor : public ReaperListener, public WatcherListener, public CgroupListener {
  public:
   Supervisor(uv_loop_t* loop, Logger& log, const DaemonConfig& config, SupervisorParts parts);
   ~Supervisor() override;
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
+
+  // Process trees (issue 15): with cgroups (set before recover()), each run
+  // has its own; without, its session is found through /proc.
+  void setCgroups(ShipCgroups* cgroups) { cgroups_ = cgroups; }
+  const char* processTracking() const { return cgroups_ != nullptr ? "cgroup" : "session"; }
+  // pause / resume: freezes or thaws running ships' cgroups (all or nothing).
+  void pauseShips(const PendingReply& to, const std::vector<std::string>& names, bool pause);
 
   // Loads the store and settles every ship it names: still our child,
   // adopted, or ended while we were away. Backoff timers are armed.
@@ -112,6 +130,8 @@ class Supervisor : public ReaperListener, public WatcherListener {
   // WatcherListener
   void adoptedEnded(const std::string& name, std::optional<ExitStatus> exact, const std::string& why) override;
   void adoptedChecked(const std::string& name) override;
+  // CgroupListener
+  void cgroupEmptied(const std::string& dir) override;
 
   struct StopRequest;
 
@@ -137,6 +157,21 @@ class Supervisor : public ReaperListener, public WatcherListener {
   void restartDue();
   void recoverRunning(ShipRecord& ship, const std::string& bootId, pid_t self);
   void startWantedAfterReboot(const std::string& bootId);
+  // ---- process trees (supervisor_trees.cc)
+  friend void killLeftoversNow(LeftoverKill& kill);
+  // Steps Exited with what the main process left behind, then deals with it.
+  void shipExited(ShipRecord& record, ship_event::Exited exited);
+  uint64_t countLeftovers(const ShipRecord& record) const;
+  std::vector<pid_t> sessionMembers(pid_t session) const;
+  void handleLeftovers(const std::string& name, const std::string& dir);
+  void killLeftovers(const std::string& dir, pid_t session, int64_t timeoutMs);
+  void trackCgroup(const std::string& dir, const std::string& name);
+  void releaseCgroup(const std::string& dir);
+  // Whether the ship's stop must wait for its tree (control-group, leftovers alive).
+  bool treeBusy(const ShipRecord& record) const;
+  bool signalTree(const ShipRecord& record, int signal);
+  void killTree(const ShipRecord& record);
+  void reconcileCgroups();
 
   uv_loop_t* loop_;
   Logger& log_;
@@ -166,6 +201,12 @@ class Supervisor : public ReaperListener, public WatcherListener {
   std::multimap<std::string, PendingReply> waiters_;
   std::vector<std::unique_ptr<StopRequest>> stops_;
   bool shuttingDown_ = false;
+
+  ShipCgroups* cgroups_ = nullptr;
+  std::map<std::string, std::string> shipOfCgroup_;  // run cgroup -> ship, until it is removed
+  std::set<std::string> treeWaiters_;  // ships stopped whose stop completes when their cgroup empties
+  std::map<std::string, std::unique_ptr<LeftoverKill>> leftoverKills_;  // run cgroup or "session:PID" -> SIGKILL timer
+  bool crashAfterSpawn_ = false;  // KEELAN_TEST_CRASH_AFTER_SPAWN: tests only
 };
 
 // stop, rm, restart or deploy --replace, waiting for its ships to die.

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "keelan/proc_info.h"
+#include "keelan/ship_cgroups.h"
 #include "keelan/time_util.h"
 
 extern char** environ;
@@ -264,8 +265,42 @@ void KeelanTest::TearDown() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_TRUE(childrenOf(self).empty()) << "processes left behind";
+  removeCgroupSubtree();
   nftw(base_.c_str(), [](const char* path, const struct stat*, int, FTW*) { return remove(path); }, 16,
        FTW_DEPTH | FTW_PHYS);
+}
+
+namespace {
+std::vector<std::string> listDir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* entry = readdir(d))
+    if (entry->d_type == DT_DIR && entry->d_name[0] != '.') out.emplace_back(entry->d_name);
+  closedir(d);
+  return out;
+}
+}  // namespace
+
+// The daemon's cgroup subtree (ship_cgroups.h) outlives a SIGKILLed daemon:
+// removed here, and a cgroup that still holds a process fails the test.
+void KeelanTest::removeCgroupSubtree() {
+  auto hierarchy = discoverCgroupHierarchy();
+  if (!hierarchy) return;
+  std::string subtree = hierarchy->selfDir() + "/keelan-" + baseDirTag(base_);
+  if (access(subtree.c_str(), F_OK) != 0) return;
+  std::string ships = subtree + "/ships";
+  for (const auto& ship : listDir(ships))
+    for (const auto& run : listDir(ships + "/" + ship)) {
+      std::string dir = ships + "/" + ship + "/" + run;
+      EXPECT_TRUE(eventually([&] { return !ShipCgroups::populated(dir); }, 5000)) << "processes left in " << dir;
+      ShipCgroups::kill(dir);
+      eventually([&] { return !ShipCgroups::populated(dir); }, 5000);
+      rmdir(dir.c_str());
+    }
+  for (const auto& ship : listDir(ships)) rmdir((ships + "/" + ship).c_str());
+  rmdir(ships.c_str());
+  EXPECT_EQ(rmdir(subtree.c_str()), 0) << "cannot remove the cgroup subtree " << subtree;
 }
 
 namespace {

@@ -101,6 +101,7 @@ class KeelanTest : public ::testing::Test {
   // A minimal chroot: busybox plus applet links, /tmp.
   std::string makeRoot();
   nlohmann::json inspect(const std::string& name);
+  void removeCgroupSubtree();
   // deploy NAME --root ROOT [EXTRA...] -- /bin/sh -c SCRIPT (makeRoot() first)
   Result deploySh(const std::string& name, const std::string& script, const std::vector<std::string>& extra = {});
   // Ships PREFIX0 … PREFIX(n-1), each `/bin/sh -c scriptOf(i)` in makeRoot(),

@@ -145,9 +145,11 @@ TEST_F(Ships, SegfaultRecordsTheCoreDumpAsTheKernelReportedIt) {
 }
 
 // The ship "parent" leaves a grandchild that waits on the gate and exits
-// 0 once released; returns its PID (0 on failure). The ship itself has exited.
+// 0 once released; returns its PID (0 on failure). The ship itself has exited;
+// kill mode process leaves the grandchild running (control-group would kill it).
 pid_t Ships::orphanGrandchild(int gate) {
-  Result d = deploySh("parent", "(read line < /tmp/go; exit 0) & echo $! > /tmp/grandchild; exit 0");
+  Result d = deploySh("parent", "(read line < /tmp/go; exit 0) & echo $! > /tmp/grandchild; exit 0",
+                      {"--kill-mode", "process"});
   EXPECT_EQ(d.code, 0) << d.err;
   EXPECT_EQ(keelan({"wait", "parent"}).code, 0);
   std::string pidText;

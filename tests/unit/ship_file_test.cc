@@ -35,6 +35,7 @@ labels = { tier = "web" }
 max-log-size = "10M"
 max-log-files = 3
 reload-signal = "USR1"
+kill-mode = "process"
 )");
   ASSERT_EQ(ships.size(), 1u);
   EXPECT_EQ(ships[0].name, "web");
