@@ -43,13 +43,13 @@ namespace {
 struct DeployOptions {
   std::string name, root, cwd, file, user, restart, onExit, maxLogSize, reloadSignal, killMode;
   int maxLogFiles = 0;
-  std::vector<std::string> env, command, envFiles, labels;
+  std::vector<std::string> env, command, envFiles, labels, limits;
   bool replace = false, wait = false;
 
   bool flagsGiven() const {
     return !root.empty() || !cwd.empty() || !env.empty() || !command.empty() || !user.empty() || !restart.empty() ||
            !onExit.empty() || !maxLogSize.empty() || maxLogFiles > 0 || !reloadSignal.empty() || !killMode.empty() ||
-           !envFiles.empty() || !labels.empty();
+           !envFiles.empty() || !labels.empty() || !limits.empty();
   }
 };
 
@@ -79,6 +79,12 @@ void applyFlags(const DeployOptions& o, const std::string& cwd, json& ship) {
     ship["envFile"] = files;
   }
   if (!o.labels.empty()) ship["labels"] = labelOptions(o.labels);
+  for (const auto& pair : o.limits) {
+    size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) fail(kExitUsage, "--limit takes NAME=N[:M], got '" + pair + "'");
+    if (!ship.contains("limits") || !ship["limits"].is_object()) ship["limits"] = json::object();
+    ship["limits"][pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
   for (const auto& pair : o.env) {
     size_t eq = pair.find('=');
     if (eq == std::string::npos || eq == 0) fail(kExitUsage, "--env takes KEY=VALUE, got '" + pair + "'");
@@ -357,6 +363,9 @@ void addDeploy(CLI::App& app, CliAction& action, const Shared& o) {
   deploy->add_option("--file", d.file, "ship file (TOML or JSON)");
   deploy->add_option("--env-file", d.envFiles, "KEY=VALUE file read at each start (repeatable)")->allow_extra_args(false);
   deploy->add_option("--label", d.labels, "KEY=VALUE label (repeatable); ps, stop and rm select by it")
+      ->allow_extra_args(false);
+  deploy->add_option("--limit", d.limits, "NAME=N[:M] rlimit (nofile, nproc, core, as, fsize, cpu, memlock, stack; "
+                                          "infinity allowed; repeatable)")
       ->allow_extra_args(false);
   deploy->add_option("--restart", d.restart, "no (default), on-failure[:MAX] or always[:MAX]");
   deploy->add_option("--on-exit", d.onExit, "shell command run after each exit of this ship");

@@ -92,6 +92,11 @@ std::string validateShipSpec(const ShipSpec& spec) {
   for (const auto& [key, value] : spec.labels) {
     if (auto e = validateLabel(key, value); !e.empty()) return e;
   }
+  for (const auto& [name, limit] : spec.limits) {
+    const auto& names = rlimitNames();
+    if (std::find(names.begin(), names.end(), name) == names.end()) return "unknown limit '" + name + "'";
+    if (limit.soft > limit.hard) return "limit " + name + ": the soft limit is above the hard one";
+  }
   return "";
 }
 
@@ -150,6 +155,32 @@ std::vector<std::string> stringOrStrings(const json& value, const char* field) {
     if (!item.is_string()) throw std::invalid_argument(message);
     out.push_back(item.get<std::string>());
   }
+  return out;
+}
+// {"nofile": "1024:4096", "core": 0}: each value N, "N" or "N:M".
+std::map<std::string, Rlimit> limitsObject(const json& value) {
+  std::map<std::string, Rlimit> out;
+  if (value.is_null()) return out;
+  if (!value.is_object()) throw std::invalid_argument("field 'limits' must be an object such as {\"nofile\": \"1024:4096\"}");
+  const auto& names = rlimitNames();
+  for (const auto& [name, item] : value.items()) {
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      throw std::invalid_argument("unknown limit '" + name + "' (known: as, core, cpu, fsize, memlock, nofile, nproc, stack)");
+    std::string text;
+    if (item.is_number_unsigned()) text = std::to_string(item.get<uint64_t>());
+    else if (item.is_number_integer() && item.get<int64_t>() >= 0) text = std::to_string(item.get<int64_t>());
+    else if (item.is_string()) text = item.get<std::string>();
+    else throw std::invalid_argument("limit " + name + " must be N[:M] (numbers or infinity)");
+    Rlimit limit;
+    if (auto error = parseRlimit(text, limit); !error.empty()) throw std::invalid_argument("limit " + name + ": " + error);
+    out[name] = limit;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> limitsText(const std::map<std::string, Rlimit>& limits) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, limit] : limits) out[name] = rlimitText(limit);
   return out;
 }
 }  // namespace
@@ -214,6 +245,8 @@ ShipSpec shipSpecFromJson(const json& object, const std::string& name) {
       auto mode = value.is_string() ? parseKillMode(value.get<std::string>()) : std::nullopt;
       if (!mode) throw std::invalid_argument("field 'killMode' must be control-group or process");
       spec.killMode = *mode;
+    } else if (key == "limits") {
+      spec.limits = limitsObject(value);
     } else {
       throw std::invalid_argument("unknown field '" + key + "'");
     }
@@ -234,6 +267,7 @@ json shipSpecToJson(const ShipSpec& spec) {
   out["envFile"] = spec.envFiles;
   out["labels"] = spec.labels;
   out["killMode"] = killModeName(spec.killMode);
+  out["limits"] = limitsText(spec.limits);
   return out;
 }
 
@@ -400,6 +434,8 @@ std::string shipRecordText(const ShipRecord& record) {
   appendStringObject(out, spec.labels);
   appendStringOrNullMember(out, ",\"lastCheckedAt\":", record.lastCheckedAt);
   out += ",\"leftoverProcesses\":" + std::to_string(record.leftoverProcesses);
+  out += ",\"limits\":";
+  appendStringObject(out, limitsText(spec.limits));
   out += ",\"maxLogFiles\":";
   out += spec.maxLogFiles > 0 ? std::to_string(spec.maxLogFiles) : "null";
   out += ",\"maxLogSize\":";
@@ -473,6 +509,7 @@ ShipRecord shipRecordFromJson(const json& in) {
   json specPart = json::object();
   for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit", "maxLogSize", "maxLogFiles",
                             "reloadSignal", "envFile", "labels", "killMode"})
+                            "reloadSignal", "envFile", "labels", "limits"})
     if (in.contains(field)) specPart[field] = in[field];
   record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
   record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);

@@ -10,6 +10,9 @@
  * (ROOT is empty or absolute, so never taken for one):
  *   --cgroup=DIR   join the cgroup DIR (write 0 to DIR/cgroup.procs) before
  *                  anything else, so nothing the ship forks escapes it.
+ *   --rlimit=NAME=SOFT:HARD   setrlimit before exec; NAME as ulimit's
+ *                  (nofile, nproc, core, as, fsize, cpu, memlock, stack),
+ *                  SOFT and HARD numbers or `infinity`.
  *
  * It is C and libc only, linked statically as its own small binary: every
  * ship pays its start-up, and a static binary starts in a fraction of the
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -79,9 +83,50 @@ static int joinCgroup(const char* dir) {
   return written == 1 ? 0 : fail("cannot join the cgroup", dir);
 }
 
+static const struct {
+  const char* name;
+  int resource;
+} kRlimits[] = {{"as", RLIMIT_AS},         {"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},
+                {"fsize", RLIMIT_FSIZE},   {"memlock", RLIMIT_MEMLOCK}, {"nofile", RLIMIT_NOFILE},
+                {"nproc", RLIMIT_NPROC},   {"stack", RLIMIT_STACK}};
+
+static int parseRlimValue(const char* text, char stop, rlim_t* into, const char** end) {
+  if (strncmp(text, "infinity", 8) == 0 && (text[8] == stop)) {
+    *into = RLIM_INFINITY;
+    *end = text + 8;
+    return 1;
+  }
+  if (*text < '0' || *text > '9') return 0;
+  char* after = NULL;
+  errno = 0;
+  unsigned long long value = strtoull(text, &after, 10);
+  if (errno != 0 || *after != stop) return 0;
+  *into = (rlim_t)value;
+  *end = after;
+  return 1;
+}
+
+/* NAME=SOFT:HARD */
+static int setLimit(const char* text) {
+  const char* eq = strchr(text, '=');
+  int resource = -1;
+  for (size_t i = 0; eq != NULL && i < sizeof kRlimits / sizeof kRlimits[0]; ++i)
+    if (strlen(kRlimits[i].name) == (size_t)(eq - text) && strncmp(text, kRlimits[i].name, (size_t)(eq - text)) == 0)
+      resource = kRlimits[i].resource;
+  struct rlimit limit;
+  const char* cursor = NULL;
+  if (resource < 0 || !parseRlimValue(eq + 1, ':', &limit.rlim_cur, &cursor) ||
+      !parseRlimValue(cursor + 1, '\0', &limit.rlim_max, &cursor)) {
+    fprintf(stderr, "keelan: malformed rlimit '%s'\n", text);
+    return 127;
+  }
+  return setrlimit(resource, &limit) == 0 ? 0 : fail("cannot set the limit", text);
+}
+
 /* Applies one OPTION; 0, or the helper's exit code on failure. */
 static int applyOption(const char* option) {
   if (strncmp(option, "--cgroup=", 9) == 0) return joinCgroup(option + 9);
+  if (strncmp(option, "--rlimit=", 9) == 0) return setLimit(option + 9);
   fprintf(stderr, "keelan: unknown helper option '%s'\n", option);
   return 127;
 }

@@ -1,6 +1,7 @@
 #include "keelan/spawner.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "keelan/fs_trust.h"
 #include "keelan/logger.h"
 #include "keelan/pidfd_budget.h"
+#include "keelan/resource_limits.h"
 #include "keelan/ship_exec.h"
 
 namespace keelan {
@@ -77,12 +79,21 @@ SpawnResult Spawner::spawnShipIn(const ShipSpec& spec, const std::string& cgroup
   ShipLogFds logs;
   if ((result.error = logFiles_.acquire(spec.name, logs)) != "") return result;
   ProcessSpec process;
-  bool helper = !spec.root.empty() || !spec.user.empty() || !cgroupDir.empty();
+  // libuv cannot set rlimits in the child, so a ship whose limits differ
+  // from the daemon's goes through the helper too (always, under the unit,
+  // whose LimitNOFILE= is far above a ship's default 1024).
+  // Read at each spawn: the daemon may raise its own limit after start-up.
+  struct rlimit own {};
+  getrlimit(RLIMIT_NOFILE, &own);
+  auto asLimit = [](rlim_t value) { return value == RLIM_INFINITY ? kRlimitInfinity : static_cast<uint64_t>(value); };
+  std::vector<std::string> rlimits = rlimitHelperOptions(spec.limits, {asLimit(own.rlim_cur), asLimit(own.rlim_max)});
+  bool helper = !spec.root.empty() || !spec.user.empty() || !cgroupDir.empty() || !rlimits.empty();
   // Without a root the ship starts in the base directory, with or without the helper.
   if (helper) {
     if (shipExec_.empty()) process.argv = {config_.selfExe, kShipExecVerb};
     else process.argv = {shipExec_};
     if (!cgroupDir.empty()) process.argv.push_back("--cgroup=" + cgroupDir);
+    process.argv.insert(process.argv.end(), rlimits.begin(), rlimits.end());
     process.argv.insert(process.argv.end(),
                         {spec.root, spec.cwd.empty() && spec.root.empty() ? config_.paths.base : spec.cwd, ids, "--"});
   }

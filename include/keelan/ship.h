@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "keelan/exit_status.h"
+#include "keelan/resource_limits.h"
 
 namespace keelan {
 
@@ -68,6 +69,8 @@ struct ShipSpec {
   // `apply --prune` never removes a ship deployed by hand. Stored in the
   // record as `applied`; ignored when definitions are compared.
   bool managedByApply = false;
+  // Resources (issue 15)
+  std::map<std::string, Rlimit> limits;  // rlimits by name (rlimitNames()), set by the helper before exec
 };
 
 // The signal `keelan reload` sends to this ship.
