@@ -508,8 +508,7 @@ ShipRecord shipRecordFromJson(const json& in) {
   ShipRecord record;
   json specPart = json::object();
   for (const char* field : {"root", "cwd", "env", "command", "user", "restart", "onExit", "maxLogSize", "maxLogFiles",
-                            "reloadSignal", "envFile", "labels", "killMode"})
-                            "reloadSignal", "envFile", "labels", "limits"})
+                            "reloadSignal", "envFile", "labels", "killMode", "limits"})
     if (in.contains(field)) specPart[field] = in[field];
   record.spec = shipSpecFromJson(specPart, in.at("name").get<std::string>());
   record.status = parseStatus(stringOrEmpty(in, "status")).value_or(ShipStatus::lost);

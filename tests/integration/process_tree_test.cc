@@ -59,7 +59,7 @@ TEST_F(ProcessTree, ProcessModeKeepsAndReportsTheLeftover) {
 
 TEST_F(ProcessTree, StopKillsASetsidGrandchildAndADoubleForkedDaemon) {
   Result d = deploySh("tree",
-                      "setsid sh -c 'echo $$ > /tmp/setsid; exec sleep 1234' & "
+                      "busybox setsid sh -c 'echo $$ > /tmp/setsid; exec sleep 1234' & "
                       "(sh -c 'sleep 1234 & echo $! > /tmp/daemon' &) ; exec sleep 1234");
   ASSERT_EQ(d.code, 0) << d.err;
   pid_t escaped = pidIn("/tmp/setsid"), daemonized = pidIn("/tmp/daemon");
