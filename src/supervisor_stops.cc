@@ -266,6 +266,7 @@ void Supervisor::shutDown() {
   backoffTimer_.reset();
   treeWaiters_.clear();
   leftoverKills_.clear();
+  if (cgroups_ != nullptr) cgroups_->stop();
 }
 
 }  // namespace keelan

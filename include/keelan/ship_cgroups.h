@@ -83,6 +83,12 @@ class ShipCgroups {
 
   // ---- watching cgroup.events
   void start(uv_loop_t* loop, CgroupListener& listener);
+  // At shutdown: the poll handle would keep the loop (and a failed start)
+  // alive; an empty subtree is not left behind (ships still running keep it).
+  void stop() {
+    poll_.reset();
+    removeSubtreeIfEmpty();
+  }
   void watch(const std::string& dir);
   void unwatch(const std::string& dir);
 
