@@ -14,7 +14,7 @@ total=${1:-60}
 [[ -f include/keelan/protocol.h ]] || { echo "$0: run me from the repository root" >&2; exit 2; }
 
 targets=(fuzz_request fuzz_ship_file)  # corpus of fuzz_X: tests/fuzz/corpus/X
-sources=(src/protocol.cc src/requests.cc src/ship.cc src/exit_status.cc src/time_util.cc src/log_rotation.cc src/fs_trust.cc)
+sources=(src/protocol.cc src/requests.cc src/ship.cc src/resource_limits.cc src/exit_status.cc src/time_util.cc src/log_rotation.cc src/fs_trust.cc)
 per=$((total / ${#targets[@]}))
 out=build/fuzz
 
