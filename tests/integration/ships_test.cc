@@ -434,9 +434,16 @@ TEST_F(Ships, ShipsInheritOnlyTheirStdio) {
   ASSERT_TRUE(eventually([&] {
     return readFile("/proc/" + std::to_string(pid) + "/cmdline").rfind("/bin/sleep", 0) == 0;
   }));
-  for (int fd = 0; fd < 1024; ++fd)
-    if (access(("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd)).c_str(), F_OK) == 0)
-      fds.push_back(std::to_string(fd));
+  // The kernel shows the new cmdline before execve has closed the
+  // close-on-exec fds: a leak is an fd that stays, not one seen once.
+  auto openFds = [&] {
+    fds.clear();
+    for (int fd = 0; fd < 1024; ++fd)
+      if (access(("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd)).c_str(), F_OK) == 0)
+        fds.push_back(std::to_string(fd));
+    return fds == std::vector<std::string>{"0", "1", "2"};
+  };
+  eventually(openFds);
   EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2"}));
   std::string status = readFile("/proc/" + std::to_string(pid) + "/status");
   EXPECT_NE(status.find("SigIgn:\t0000000000000000"), std::string::npos) << "dispositions are reset";
